@@ -1,0 +1,43 @@
+# `make run` brings the local stack up; `make test` runs lint, types and the tests.
+# Both build .venv from the requirements files first (Python 3.10+ needed).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: venv run test check lint format bench worker status clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "Python 3.10+ is needed, found " + sys.version.split()[0])'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+run: venv
+	$(PY) -m local up
+
+test: check
+	$(PY) -m pytest
+
+check: venv
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy
+
+format: venv
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+bench: venv
+	$(PY) -m local bench
+
+worker: venv
+	$(PY) -m local worker
+
+status: venv
+	$(PY) -m local status
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,114 @@
+"""The records a user of the jobs package holds: states, results, statuses and errors."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any
+
+#: queue names allowed in job ids and Redis keys
+QUEUE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+class JobState(IntEnum):
+    """Asynq's codes, the seed's names."""
+
+    #: a worker holds it, under a lease
+    ACTIVE = 1
+    #: ready to run
+    PENDING = 2
+    #: scheduled for later (process_in / process_at)
+    FUTURE = 3
+    #: failed, waiting for its next try
+    RETRYING = 4
+    #: out of retries, or failed permanently; kept for inspection
+    FAILED = 5
+    #: done; the result is kept for the retention period
+    COMPLETED = 6
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """What a handler returns. success=False fails the job at once, without retries."""
+
+    success: bool
+    msg: str = ""
+    res: Any = None
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    """A job as `get_status` read it, in one round trip. Times are Unix seconds."""
+
+    job_id: str
+    state: JobState
+    job_type: str
+    queue: str
+    result: Any
+    error: str | None
+    retried: int
+    max_retry: int
+    created_at: float
+    completed_at: float | None
+    next_run_at: float | None
+
+    @property
+    def state_code(self) -> int:
+        return int(self.state)
+
+    @property
+    def status(self) -> str:
+        return self.state.name
+
+
+class JobError(Exception):
+    """Base of every error the jobs package raises."""
+
+
+class JobNotFound(JobError, LookupError):
+    """No job has this id, or its result has passed its retention."""
+
+
+class InvalidJobId(JobError, ValueError):
+    """The id is not `<queue>@<uuid4>`."""
+
+
+class InvalidJob(JobError, ValueError):
+    """create_job was given something it cannot enqueue: unknown type, non-JSON params, bad options."""
+
+
+class UnknownJobType(InvalidJob):
+    """No handler is registered for this job type."""
+
+
+class JobsUnavailable(JobError, ConnectionError):
+    """Redis did not answer in time; nothing was written."""
+
+
+def check_queue_name(queue: object) -> str:
+    """Return the queue name, or raise InvalidJob when it cannot be a queue."""
+    if not isinstance(queue, str) or not QUEUE_NAME.fullmatch(queue):
+        raise InvalidJob(f"queue name must match [A-Za-z0-9_-]{{1,64}}, got {queue!r}")
+    return queue
+
+
+def parse_job_id(job_id: object) -> tuple[str, str]:
+    """Split `<queue>@<uuid4>` into (queue, job_id), or raise InvalidJobId."""
+    if not isinstance(job_id, str) or "@" not in job_id:
+        raise InvalidJobId(f"job id must look like 'default@<uuid4>', got {job_id!r}")
+    queue, _, token = job_id.partition("@")
+    if not QUEUE_NAME.fullmatch(queue):
+        raise InvalidJobId(f"job id {job_id!r} has an invalid queue name {queue!r}")
+    try:
+        parsed = uuid.UUID(token)
+    except ValueError:
+        raise InvalidJobId(f"job id {job_id!r} does not end in a UUID") from None
+    if str(parsed) != token.lower() or parsed.version != 4:
+        raise InvalidJobId(f"job id {job_id!r} does not end in a version-4 UUID")
+    return queue, job_id
+
+
+def new_job_id(queue: str) -> str:
+    return f"{queue}@{uuid.uuid4()}"

