@@ -76,7 +76,7 @@ class InvalidJobId(JobError, ValueError):
 
 
 class InvalidJob(JobError, ValueError):
-    """create_job was given something it cannot enqueue: unknown type, non-JSON params, bad options."""
+    """create_job cannot enqueue this: unknown type, non-JSON params, bad options."""
 
 
 class UnknownJobType(InvalidJob):
@@ -112,3 +112,22 @@ def parse_job_id(job_id: object) -> tuple[str, str]:
 
 def new_job_id(queue: str) -> str:
     return f"{queue}@{uuid.uuid4()}"
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    """How many jobs of a queue are in each state, its counters, and its backlog's age."""
+
+    queue: str
+    active: int
+    pending: int
+    future: int
+    retrying: int
+    failed: int
+    completed: int
+    #: attempts that ended (completed, failed or retried), since the queue began
+    processed_total: int
+    #: attempts that failed (including those retried)
+    failed_total: int
+    #: seconds since the oldest PENDING job became ready; None when nothing is pending
+    oldest_pending_age_s: float | None

@@ -1,0 +1,32 @@
+"""The jobs package: asynchronous jobs on Redis, with the seed's API and Asynq's states.
+
+Nothing outside this package knows a Redis key or script; see store.py for the layout.
+"""
+
+from .controller import JobController
+from .model import (
+    InvalidJob,
+    InvalidJobId,
+    JobError,
+    JobNotFound,
+    JobResult,
+    JobState,
+    JobStatus,
+    JobsUnavailable,
+    QueueStats,
+    UnknownJobType,
+)
+
+__all__ = [
+    "InvalidJob",
+    "InvalidJobId",
+    "JobController",
+    "JobError",
+    "JobNotFound",
+    "JobResult",
+    "JobState",
+    "JobStatus",
+    "JobsUnavailable",
+    "QueueStats",
+    "UnknownJobType",
+]

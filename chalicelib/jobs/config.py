@@ -1,0 +1,146 @@
+"""Settings from the environment, and the Redis client factory.
+
+Nothing here connects or imports boto3 at import time: a Lambda cold start pays only for what
+it uses. The Secrets Manager secret is read once per process, on first use.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from .model import InvalidJob, check_queue_name
+
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+#: connecting must fail fast: a client's request gets its 503 within about two seconds
+CONNECT_TIMEOUT_S = 0.8
+#: blocking waits of workers stay below this; other commands answer in milliseconds
+COMMAND_TIMEOUT_S = 2.0
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+
+Credentials = tuple[str | None, str | None]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every knob of a JobController. Public values are seconds, and their names say so."""
+
+    redis_url: str = DEFAULT_REDIS_URL
+    cluster: bool | None = None
+    retention: float = 86400.0
+    concurrency: int = 10
+    queues: tuple[str, ...] = ("default",)
+    key_prefix: str = "jobs"
+    max_retry: int = 3
+    timeout: float = 30.0
+    lease: float = 30.0
+    backoff: float = 1.0
+    backoff_max: float = 300.0
+    failed_max: int = 10_000
+    failed_retention: float = 7 * 86400.0
+    secret_id: str | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        for queue in self.queues:
+            check_queue_name(queue)
+        if not self.queues:
+            raise InvalidJob("at least one queue is needed")
+        if self.concurrency < 1:
+            raise InvalidJob(f"concurrency must be at least 1, got {self.concurrency}")
+        for name in ("retention", "timeout", "lease", "backoff", "backoff_max", "failed_retention"):
+            if not getattr(self, name) > 0:
+                raise InvalidJob(f"{name} must be a positive number of seconds")
+        if self.max_retry < 0 or self.failed_max < 1:
+            raise InvalidJob("max_retry must be >= 0 and failed_max >= 1")
+
+
+#: environment variable -> (setting, parser); see the README's configuration table
+ENVIRONMENT: dict[str, tuple[str, Callable[[str], Any]]] = {
+    "JOBS_REDIS_URL": ("redis_url", str),
+    "JOBS_REDIS_CLUSTER": ("cluster", lambda v: v.strip().lower() in TRUE_WORDS),
+    "JOBS_REDIS_SECRET_ID": ("secret_id", str),
+    "JOBS_QUEUES": ("queues", lambda v: tuple(q.strip() for q in v.split(",") if q.strip())),
+    "JOBS_CONCURRENCY": ("concurrency", int),
+    "JOBS_RETENTION_S": ("retention", float),
+    "JOBS_KEY_PREFIX": ("key_prefix", str),
+    "JOBS_MAX_RETRY": ("max_retry", int),
+    "JOBS_TIMEOUT_S": ("timeout", float),
+    "JOBS_LEASE_S": ("lease", float),
+}
+
+
+def settings_from_env(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Settings from JOBS_* variables; keyword overrides win. Raises InvalidJob for bad values."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for variable, (name, parse) in ENVIRONMENT.items():
+        raw = environ.get(variable)
+        if raw is None or raw == "":
+            continue
+        try:
+            values[name] = parse(raw)
+        except ValueError:
+            raise InvalidJob(f"{variable}={raw!r} is not valid") from None
+    values.update(overrides)
+    known = {f.name for f in fields(Settings)}
+    unknown = set(values) - known
+    if unknown:
+        raise TypeError(f"unknown settings: {', '.join(sorted(unknown))}")
+    return Settings(**values)
+
+
+def split_cluster_flag(url: str) -> tuple[str, bool]:
+    """Take `?cluster=true` off a Redis URL (redis-py would refuse it); return (url, flag)."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    flag = any(k == "cluster" and v.lower() in TRUE_WORDS for k, v in query)
+    rest = urlencode([(k, v) for k, v in query if k != "cluster"])
+    return urlunsplit(parts._replace(query=rest)), flag
+
+
+@functools.lru_cache(maxsize=8)
+def secret_credentials(secret_id: str) -> Credentials:
+    """(username, password) from a Secrets Manager secret, read once per process.
+
+    The secret is either a JSON object with "password" (and optionally "username") or the
+    password itself as plain text.
+    """
+    import boto3  # noqa: PLC0415 - only when a secret is configured; keeps cold starts light
+
+    value = boto3.client("secretsmanager").get_secret_value(SecretId=secret_id)["SecretString"]
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        return None, value
+    if isinstance(parsed, dict):
+        return parsed.get("username"), parsed.get("password")
+    return None, value
+
+
+def make_client(
+    settings: Settings, *, command_timeout_s: float = COMMAND_TIMEOUT_S
+) -> redis.Redis | redis.RedisCluster:
+    """A Redis or RedisCluster client for the settings; connects lazily, on its first command."""
+    url, cluster_in_url = split_cluster_flag(settings.redis_url)
+    options: dict[str, Any] = {
+        "socket_connect_timeout": CONNECT_TIMEOUT_S,
+        "socket_timeout": command_timeout_s,
+        "health_check_interval": 30,
+    }
+    if settings.secret_id:
+        username, password = secret_credentials(settings.secret_id)
+        options["password"] = password
+        if username:
+            options["username"] = username
+    if settings.cluster or (settings.cluster is None and cluster_in_url):
+        return redis.RedisCluster.from_url(url, **options)
+    return redis.Redis.from_url(url, retry=Retry(NoBackoff(), 1), **options)

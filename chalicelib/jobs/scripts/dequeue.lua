@@ -1,0 +1,45 @@
+-- dequeue: take up to N PENDING jobs, make them ACTIVE under a lease with a fresh token.
+-- KEYS[1] jobs:{q}:job        HASH
+-- KEYS[2] jobs:{q}:pending    LIST
+-- KEYS[3] jobs:{q}:lease      ZSET  ACTIVE ids by lease expiry
+-- KEYS[4] jobs:{q}:scheduled  ZSET
+-- KEYS[5] jobs:{q}:retry      ZSET
+-- KEYS[6] jobs:{q}:wake       LIST  re-armed while jobs remain, so the next idle worker wakes too
+-- ARGV[1] now s, ARGV[2] max jobs, ARGV[3] lease expiry s, ARGV[4] lease token
+-- Returns {next_due, record JSON...}: next_due is the earliest time (s, as a string, '' for none)
+-- at which a scheduled or retry job falls due or a lease expires, so the worker knows when
+-- maintenance has work without polling for it.
+local now, expiry, token = tonumber(ARGV[1]), tonumber(ARGV[3]), ARGV[4]
+local out = {''}
+local ids = redis.call('LPOP', KEYS[2], ARGV[2])
+if ids then
+  for _, id in ipairs(ids) do
+    local raw = redis.call('HGET', KEYS[1], id)
+    if raw then
+      local rec = cjson.decode(raw)
+      if rec.state == 2 then
+        rec.state = 1
+        rec.token = token
+        rec.started_at = now
+        local encoded = cjson.encode(rec)
+        redis.call('HSET', KEYS[1], id, encoded)
+        redis.call('ZADD', KEYS[3], expiry, id)
+        out[#out + 1] = encoded
+      end
+    end
+  end
+end
+if redis.call('LLEN', KEYS[2]) > 0 then
+  redis.call('LPUSH', KEYS[6], 1)
+  redis.call('LTRIM', KEYS[6], 0, 0)
+end
+local due = nil
+for _, key in ipairs({KEYS[3], KEYS[4], KEYS[5]}) do
+  local first = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+  if first[2] then
+    local score = tonumber(first[2])
+    if due == nil or score < due then due = score end
+  end
+end
+if due then out[1] = tostring(due) end
+return out

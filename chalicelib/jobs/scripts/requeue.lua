@@ -1,0 +1,27 @@
+-- requeue: hand ACTIVE jobs back to the head of PENDING, untried (a worker stopping cleanly).
+-- KEYS[1] jobs:{q}:job      HASH
+-- KEYS[2] jobs:{q}:lease    ZSET
+-- KEYS[3] jobs:{q}:pending  LIST
+-- KEYS[4] jobs:{q}:wake     LIST
+-- ARGV[1] lease token, ARGV[2..] ids in the order they were taken
+-- Returns how many jobs went back (those whose lease this token still held).
+local moved = 0
+for i = #ARGV, 2, -1 do
+  local id = ARGV[i]
+  local raw = redis.call('HGET', KEYS[1], id)
+  local rec = raw and cjson.decode(raw)
+  if rec and rec.state == 1 and rec.token == ARGV[1] then
+    rec.state = 2
+    rec.token = nil
+    rec.started_at = nil
+    redis.call('HSET', KEYS[1], id, cjson.encode(rec))
+    redis.call('ZREM', KEYS[2], id)
+    redis.call('LPUSH', KEYS[3], id)
+    moved = moved + 1
+  end
+end
+if moved > 0 then
+  redis.call('LPUSH', KEYS[4], 1)
+  redis.call('LTRIM', KEYS[4], 0, 0)
+end
+return moved

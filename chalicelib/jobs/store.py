@@ -1,0 +1,296 @@
+"""Every Redis key and every script call of the jobs package. Nothing else spells a key.
+
+All keys of a queue carry the queue as a hash tag (`jobs:{q}:part`), so a queue lives in one slot
+of a Redis Cluster, and every script declares in KEYS every key it touches. Each method here is
+one round trip. Times are Unix seconds (float) from the caller's clock, passed in as `now`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any, TypeVar
+
+import redis
+from redis.exceptions import NoScriptError, RedisError
+
+from .model import JobsUnavailable
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+SCRIPT_NAMES = (
+    "enqueue",
+    "dequeue",
+    "finish",
+    "extend",
+    "requeue",
+    "forward",
+    "recover",
+    "trim",
+    "stats",
+)
+
+#: at most this many jobs per forward / recover / trim call, so no script blocks Redis for long
+MAINTENANCE_BATCH = 1000
+LEASE_LOST_ERROR = "lease expired: the worker died or lost Redis while the job ran"
+
+
+@dataclass(frozen=True)
+class QueueKeys:
+    """The keys of one queue, all in one hash slot."""
+
+    job: str
+    pending: str
+    lease: str
+    scheduled: str
+    retry: str
+    failed: str
+    completed: str
+    stats: str
+    wake: str
+    kick: str
+
+    @classmethod
+    def of(cls, prefix: str, queue: str) -> QueueKeys:
+        base = f"{prefix}:{{{queue}}}:"
+        return cls(*(base + part for part in cls.__dataclass_fields__))
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one attempt ended: kind is 'done' (payload = result JSON), 'fail' or 'retry' (error)."""
+
+    job_id: str
+    token: str
+    kind: str
+    payload: str
+    retry_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class Dequeued:
+    records: list[str]
+    #: earliest time a scheduled or retry job falls due or a lease expires; None for never
+    next_due: float | None
+
+
+@dataclass(frozen=True)
+class QueueCounts:
+    active: int
+    pending: int
+    future: int
+    retrying: int
+    failed: int
+    completed: int
+    processed_total: int
+    failed_total: int
+    oldest_pending_record: str | None
+
+
+def _load_script_sources() -> dict[str, str]:
+    folder = resources.files(__package__).joinpath("scripts")
+    return {name: folder.joinpath(f"{name}.lua").read_text() for name in SCRIPT_NAMES}
+
+
+class Store:
+    """The Redis side of the queue. Wraps every Redis error in JobsUnavailable."""
+
+    _sources: dict[str, str] | None = None
+
+    def __init__(self, client: redis.Redis | redis.RedisCluster, prefix: str = "jobs") -> None:
+        self.client = client
+        self.prefix = prefix
+        self._keys: dict[str, QueueKeys] = {}
+        self._known_queues: set[str] = set()
+        if Store._sources is None:
+            Store._sources = _load_script_sources()
+        self._shas: dict[str, str] = {}
+
+    # -- keys ----------------------------------------------------------------------------------
+
+    def keys(self, queue: str) -> QueueKeys:
+        keys = self._keys.get(queue)
+        if keys is None:
+            keys = self._keys[queue] = QueueKeys.of(self.prefix, queue)
+        return keys
+
+    @property
+    def queues_key(self) -> str:
+        return f"{self.prefix}:queues"
+
+    # -- script plumbing -----------------------------------------------------------------------
+
+    def _load_scripts(self) -> None:
+        assert Store._sources is not None
+        for name, source in Store._sources.items():
+            self._shas[name] = self.client.script_load(source)
+
+    def _guard(self, call: Callable[[], T]) -> T:
+        """Run call with the scripts loaded; reload them once if Redis forgot them (restart)."""
+        try:
+            if not self._shas:
+                self._load_scripts()
+            try:
+                return call()
+            except NoScriptError:
+                self._load_scripts()
+                return call()
+        except RedisError as exc:
+            raise JobsUnavailable(f"Redis is unavailable: {exc}") from exc
+
+    def _eval(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        return self.client.evalsha(self._shas[name], len(keys), *keys, *args)
+
+    def _pipeline_evals(self, calls: Iterable[tuple[str, Sequence[str], Sequence[Any]]]) -> list:
+        """Several idempotent scripts in one round trip (retried whole if a script was missing)."""
+        pipe = self.client.pipeline(transaction=False)
+        for name, keys, args in calls:
+            pipe.evalsha(self._shas[name], len(keys), *keys, *args)
+        return list(pipe.execute())
+
+    # -- transitions ---------------------------------------------------------------------------
+
+    def enqueue(
+        self, queue: str, jobs: Sequence[tuple[str, str, float]], kick_debounce_ms: int = 0
+    ) -> bool:
+        """Store (id, record JSON, run_at or 0) jobs. True when the caller should kick a worker."""
+        k = self.keys(queue)
+        args: list[Any] = [kick_debounce_ms]
+        for job_id, record, run_at in jobs:
+            args += (job_id, record, run_at)
+        kick = self._guard(
+            lambda: self._eval("enqueue", (k.job, k.pending, k.scheduled, k.wake, k.kick), args)
+        )
+        if queue not in self._known_queues:
+            self._guard(lambda: self.client.sadd(self.queues_key, queue))
+            self._known_queues.add(queue)
+        return bool(kick)
+
+    def get(self, queue: str, job_id: str) -> str | None:
+        k = self.keys(queue)
+        raw = self._guard(lambda: self.client.hget(k.job, job_id))
+        return raw.decode() if isinstance(raw, bytes) else raw
+
+    def dequeue(
+        self, queue: str, count: int, now: float, lease_until: float, token: str
+    ) -> Dequeued:
+        k = self.keys(queue)
+        reply = self._guard(
+            lambda: self._eval(
+                "dequeue",
+                (k.job, k.pending, k.lease, k.scheduled, k.retry, k.wake),
+                (now, count, lease_until, token),
+            )
+        )
+        due = reply[0]
+        return Dequeued(
+            [r.decode() if isinstance(r, bytes) else r for r in reply[1:]],
+            float(due) if due else None,
+        )
+
+    def finish(
+        self, queue: str, outcomes: Sequence[Outcome], now: float, retention_s: float, day: str
+    ) -> list[int]:
+        """Write outcomes; returns the new state code of each, 0 where the lease was lost."""
+        k = self.keys(queue)
+        args: list[Any] = [now, retention_s, day]
+        for o in outcomes:
+            args += (o.job_id, o.token, o.kind, o.payload, o.retry_at)
+        keys = (k.job, k.lease, k.completed, k.retry, k.failed, k.stats)
+        return [int(c) for c in self._guard(lambda: self._eval("finish", keys, args))]
+
+    def extend(self, queue: str, leases: dict[str, list[str]], lease_until: float) -> list[str]:
+        """Extend each token's jobs' leases; returns ids whose lease is no longer ours."""
+        k = self.keys(queue)
+        calls = [
+            ("extend", (k.job, k.lease), (lease_until, token, *ids))
+            for token, ids in leases.items()
+            if ids
+        ]
+        if not calls:
+            return []
+        replies = self._guard(lambda: self._pipeline_evals(calls))
+        return [i.decode() if isinstance(i, bytes) else i for reply in replies for i in reply]
+
+    def requeue(self, queue: str, token: str, job_ids: Sequence[str]) -> int:
+        k = self.keys(queue)
+        return int(
+            self._guard(
+                lambda: self._eval(
+                    "requeue", (k.job, k.lease, k.pending, k.wake), (token, *job_ids)
+                )
+            )
+        )
+
+    def maintain(
+        self,
+        queue: str,
+        now: float,
+        day: str,
+        *,
+        trim: bool,
+        failed_keep_since: float,
+        failed_keep_count: int,
+    ) -> tuple[int, int, int]:
+        """Recover expired leases, forward due jobs and (when `trim`) trim, in one round trip.
+
+        Returns (recovered, forwarded, trimmed).
+        """
+        k = self.keys(queue)
+        calls: list[tuple[str, Sequence[str], Sequence[Any]]] = [
+            (
+                "recover",
+                (k.job, k.lease, k.retry, k.failed, k.stats),
+                (now, MAINTENANCE_BATCH, now, day, LEASE_LOST_ERROR),
+            ),
+            (
+                "forward",
+                (k.job, k.scheduled, k.retry, k.pending, k.wake),
+                (now, MAINTENANCE_BATCH),
+            ),
+        ]
+        if trim:
+            calls.append(
+                (
+                    "trim",
+                    (k.job, k.completed, k.failed),
+                    (now, failed_keep_since, failed_keep_count, MAINTENANCE_BATCH),
+                )
+            )
+        replies = self._guard(lambda: self._pipeline_evals(calls))
+        return int(replies[0]), int(replies[1]), int(replies[2]) if trim else 0
+
+    def counts(self, queue: str) -> QueueCounts:
+        k = self.keys(queue)
+        keys = (k.job, k.pending, k.lease, k.scheduled, k.retry, k.failed, k.completed, k.stats)
+        reply = self._guard(lambda: self._eval("stats", keys, ()))
+        oldest = reply[8].decode() if isinstance(reply[8], bytes) else reply[8]
+        active, pending, future, retrying, failed, completed, processed, failed_total = (
+            int(n) for n in reply[:8]
+        )
+        return QueueCounts(
+            active, pending, future, retrying, failed, completed, processed, failed_total,
+            oldest or None,
+        )  # fmt: skip
+
+    def wait_for_work(self, queues: Sequence[str], timeout_s: float) -> bool:
+        """Block until a job is pushed to PENDING in one of `queues`, or the timeout passes.
+
+        On a Redis Cluster a blocking pop may name keys of one slot only, so only the first
+        queue is waited on there; the others are picked up at the next dequeue.
+        """
+        timeout_s = max(0.01, round(timeout_s, 3))
+        names = queues[:1] if isinstance(self.client, redis.RedisCluster) else queues
+        wake_keys = [self.keys(q).wake for q in names]
+        return self._guard(lambda: self.client.blpop(wake_keys, timeout=timeout_s)) is not None
+
+    def ping(self) -> None:
+        self._guard(self.client.ping)
+
+    def known_queues(self) -> list[str]:
+        members = self._guard(lambda: self.client.smembers(self.queues_key))
+        return sorted(m.decode() if isinstance(m, bytes) else m for m in members)

@@ -1,0 +1,446 @@
+"""The worker: takes jobs in batches, runs handlers in a thread pool, writes outcomes in batches.
+
+Duties, each a small unit:
+- fetch (the caller's thread): dequeue batches while there is room, else wait on Redis for work;
+  run maintenance (recover expired leases, forward due jobs, trim) when it falls due;
+- execute (`concurrency` threads): run one handler at a time, turn what it did into an Outcome;
+- flush (one thread): write every outcome gathered so far in one script call per queue;
+- heartbeat (one thread): extend the leases of held jobs, fail handlers that overrun their timeout.
+The same loop serves `start()` (until stopped) and `drain()` (until a deadline).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue as queue_module
+import random
+import threading
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .config import Settings
+from .model import JobResult, JobsUnavailable
+from .store import Outcome, Store
+
+log = logging.getLogger("chalicelib.jobs.worker")
+
+Handler = Callable[[dict], JobResult]
+
+#: most jobs taken in one dequeue call
+BATCH_MAX = 200
+#: maintenance (recover, forward) at least this often, and trimming this often
+MAINTENANCE_INTERVAL_S = 5.0
+TRIM_INTERVAL_S = 60.0
+#: a flush waits this long for more outcomes when more jobs are about to finish
+FLUSH_LINGER_S = 0.002
+#: after Redis errors, wait this long before the next try
+REDIS_RETRY_S = 0.5
+
+
+@dataclass(eq=False)
+class Held:
+    """A job this worker holds under a lease, from dequeue until its outcome is written."""
+
+    job_id: str
+    queue: str
+    token: str
+    record: dict[str, Any]
+    started: float = 0.0
+    deadline: float = 0.0
+    finished: bool = False
+    #: its lease was handed back or its timeout passed: whatever the handler returns is dropped
+    abandoned: bool = False
+
+
+@dataclass
+class Counters:
+    processed: int = 0
+    failed: int = 0
+    lost: int = 0
+
+
+def day_of(now: float) -> str:
+    return time.strftime("%Y-%m-%d", time.gmtime(now))
+
+
+class Worker:
+    """Runs jobs of `queues` with the registered handlers. Thread-safe; one per controller."""
+
+    def __init__(
+        self,
+        store: Store,
+        handlers: dict[str, Handler],
+        settings: Settings,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.handlers = handlers
+        self.settings = settings
+        self.queues = settings.queues
+        self.clock = clock
+        self.capacity = max(2 * settings.concurrency, 100)
+        self.counters = Counters()
+        self._held: dict[str, Held] = {}
+        self._ready: queue_module.SimpleQueue[Held | None] = queue_module.SimpleQueue()
+        self._outcomes: list[tuple[Held, Outcome]] = []
+        self._lock = threading.Lock()
+        self._outcome_ready = threading.Condition(self._lock)
+        self._room = threading.Condition(self._lock)
+        self._unfinished = 0
+        self._executors = 0
+        self._executor_serial = 0
+        self._surplus = 0
+        self._closed = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._next_maintenance = 0.0
+        self._next_trim = 0.0
+        self._next_due: float | None = None
+        self._fetching = threading.Lock()
+        self._writing = 0
+        self._written = threading.Condition(self._lock)
+
+    # -- life cycle ----------------------------------------------------------------------------
+
+    def ensure_threads(self) -> None:
+        """Start the executor, flusher and heartbeat threads once."""
+        with self._lock:
+            if self._threads:
+                return
+            self._closed = threading.Event()
+            for _ in range(self.settings.concurrency):
+                self._spawn_executor()
+            for target, name in ((self._flush_loop, "flush"), (self._heartbeat_loop, "heartbeat")):
+                thread = threading.Thread(
+                    target=target, args=(self._closed,), name=f"jobs-{name}", daemon=True
+                )
+                thread.start()
+                self._threads.append(thread)
+
+    def _spawn_executor(self) -> None:
+        self._executors += 1
+        self._executor_serial += 1
+        thread = threading.Thread(
+            target=self._execute_loop, name=f"jobs-exec-{self._executor_serial}", daemon=True
+        )
+        thread.start()
+        self._threads.append(thread)
+
+    def run(self, should_stop: Callable[[], bool], deadline: float | None = None) -> None:
+        """Fetch and dispatch jobs until should_stop() or the monotonic deadline."""
+        self.ensure_threads()
+        while not should_stop():
+            now_mono = time.monotonic()
+            if deadline is not None and now_mono >= deadline:
+                return
+            try:
+                self._fetch_once(should_stop, deadline)
+            except JobsUnavailable as exc:
+                if should_stop():
+                    return
+                log.warning("Redis unavailable, retrying in %.1fs: %s", REDIS_RETRY_S, exc)
+                time.sleep(REDIS_RETRY_S)
+
+    def _fetch_once(self, should_stop: Callable[[], bool], deadline: float | None) -> None:
+        now = self.clock()
+        if now >= self._next_maintenance or (self._next_due is not None and now >= self._next_due):
+            self.maintain(now)
+        room = self._wait_for_room(should_stop, deadline)
+        if room <= 0:
+            return
+        if self._dequeue(room, should_stop):
+            return
+        wait_s = self._next_maintenance - self.clock()
+        if self._next_due is not None:
+            wait_s = min(wait_s, self._next_due - self.clock())
+        if deadline is not None:
+            wait_s = min(wait_s, deadline - time.monotonic())
+        if wait_s > 0 and not should_stop():
+            self.store.wait_for_work(self.queues, wait_s)
+
+    def _wait_for_room(self, should_stop: Callable[[], bool], deadline: float | None) -> int:
+        """Block until the worker holds few enough jobs that a batch is worth taking."""
+        low_water = self.capacity // 2
+        with self._room:
+            while self._unfinished > low_water and not should_stop():
+                timeout = 0.1 if deadline is None else min(0.1, deadline - time.monotonic())
+                if timeout <= 0:
+                    return 0
+                self._room.wait(timeout)
+            return self.capacity - self._unfinished
+
+    def _dequeue(self, room: int, should_stop: Callable[[], bool]) -> bool:
+        """Take up to `room` jobs across the queues, in order; True when any were taken."""
+        taken = 0
+        due: list[float] = []
+        with self._fetching:
+            if should_stop():
+                return False
+            for queue in self.queues:
+                want = min(room - taken, BATCH_MAX)
+                if want <= 0:
+                    break
+                token = uuid.uuid4().hex
+                now = self.clock()
+                batch = self.store.dequeue(queue, want, now, now + self.settings.lease, token)
+                if batch.next_due is not None:
+                    due.append(batch.next_due)
+                held = [self._hold(raw, queue, token) for raw in batch.records]
+                with self._lock:
+                    self._unfinished += len(held)
+                    for job in held:
+                        self._held[job.job_id] = job
+                for job in held:
+                    self._ready.put(job)
+                taken += len(held)
+        self._next_due = min(due) if due else None
+        return taken > 0
+
+    @staticmethod
+    def _hold(raw: str, queue: str, token: str) -> Held:
+        record = json.loads(raw)
+        return Held(record["id"], queue, token, record)
+
+    def maintain(self, now: float) -> None:
+        """Recover expired leases and forward due jobs in every queue; trim now and then."""
+        trim = now >= self._next_trim
+        for queue in self.queues:
+            recovered, forwarded, trimmed = self.store.maintain(
+                queue,
+                now,
+                day_of(now),
+                trim=trim,
+                failed_keep_since=now - self.settings.failed_retention,
+                failed_keep_count=self.settings.failed_max,
+            )
+            if recovered:
+                log.warning("queue %s: recovered %d jobs whose lease expired", queue, recovered)
+            if forwarded or trimmed:
+                log.debug("queue %s: forwarded %d, trimmed %d", queue, forwarded, trimmed)
+        self._next_maintenance = now + MAINTENANCE_INTERVAL_S
+        self._next_due = None
+        if trim:
+            self._next_trim = now + TRIM_INTERVAL_S
+
+    # -- execute -------------------------------------------------------------------------------
+
+    def _execute_loop(self) -> None:
+        while True:
+            job = self._ready.get()
+            if job is None:
+                return
+            if job.abandoned:
+                self._finish(job, None)
+                continue
+            job.started = time.monotonic()
+            job.deadline = job.started + float(job.record.get("timeout") or self.settings.timeout)
+            outcome = self.execute(job)
+            self._finish(job, outcome)
+            if self._surplus:
+                with self._lock:
+                    if self._surplus:
+                        self._surplus -= 1
+                        self._executors -= 1
+                        return
+
+    def execute(self, job: Held) -> Outcome:
+        """Run the job's handler and say how the attempt ended. Never raises."""
+        record = job.record
+        handler = self.handlers.get(record["type"])
+        if handler is None:
+            return self._failure(job, "retry", f"no handler for job type {record['type']!r}")
+        try:
+            result = handler(json.loads(record["params"]))
+        except Exception as exc:  # noqa: BLE001 - any error of a handler is a failed attempt
+            return self._failure(job, "retry", f"{type(exc).__name__}: {exc}")
+        if not isinstance(result, JobResult):
+            return self._failure(job, "fail", f"handler returned {type(result).__name__}")
+        if not result.success:
+            return self._failure(job, "fail", result.msg or "the handler reported failure")
+        try:
+            payload = json.dumps(result.res, allow_nan=False, separators=(",", ":"))
+        except (TypeError, ValueError) as exc:
+            return self._failure(job, "fail", f"result is not JSON: {exc}")
+        return Outcome(job.job_id, job.token, "done", payload)
+
+    def _failure(self, job: Held, kind: str, error: str) -> Outcome:
+        retry_at = 0.0
+        if kind == "retry":
+            retry_at = self.clock() + self.backoff_s(int(job.record.get("retried", 0)))
+        return Outcome(job.job_id, job.token, kind, error, retry_at)
+
+    def backoff_s(self, retried: int) -> float:
+        """Exponential backoff with jitter: about backoff * 2**retried, capped at backoff_max."""
+        base = min(self.settings.backoff_max, self.settings.backoff * 2 ** min(retried, 30))
+        return base * random.uniform(0.75, 1.25)
+
+    def _finish(self, job: Held, outcome: Outcome | None) -> None:
+        with self._lock:
+            self._unfinished -= 1
+            if not job.finished:
+                job.finished = True
+                if outcome is not None and not job.abandoned:
+                    self._outcomes.append((job, outcome))
+                    self._outcome_ready.notify()
+                elif outcome is not None:
+                    log.info("dropped the late outcome of %s: it was handed back", job.job_id)
+                    self._held.pop(job.job_id, None)
+            self._room.notify()
+
+    # -- flush ---------------------------------------------------------------------------------
+
+    def _flush_loop(self, closed: threading.Event) -> None:
+        while True:
+            with self._lock:
+                while not self._outcomes:
+                    self._outcome_ready.wait()
+                if len(self._outcomes) < 32 and self._unfinished > 0:
+                    self._outcome_ready.wait(FLUSH_LINGER_S)
+                batch, self._outcomes = self._outcomes, []
+                self._writing += 1
+            try:
+                self._write(batch)
+            finally:
+                with self._lock:
+                    self._writing -= 1
+                    self._written.notify_all()
+
+    def flush(self) -> None:
+        """Write every outcome gathered so far, and wait for writes under way elsewhere."""
+        with self._lock:
+            batch, self._outcomes = self._outcomes, []
+        if batch:
+            self._write(batch)
+        with self._written:
+            while self._writing:
+                self._written.wait()
+
+    def _write(self, batch: list[tuple[Held, Outcome]]) -> None:
+        by_queue: dict[str, list[tuple[Held, Outcome]]] = defaultdict(list)
+        for job, outcome in batch:
+            by_queue[job.queue].append((job, outcome))
+        for queue, items in by_queue.items():
+            now = self.clock()
+            while True:
+                try:
+                    codes = self.store.finish(
+                        queue, [o for _, o in items], now, self.settings.retention, day_of(now)
+                    )
+                    break
+                except JobsUnavailable as exc:
+                    # Keep the outcomes: if Redis comes back before the leases expire, they land;
+                    # otherwise the jobs are recovered and run again (at least once).
+                    log.warning("cannot write %d outcomes yet: %s", len(items), exc)
+                    time.sleep(REDIS_RETRY_S)
+                    if all(job.abandoned for job, _ in items):
+                        codes = [0] * len(items)
+                        break
+            self._count(items, codes)
+
+    def _count(self, items: list[tuple[Held, Outcome]], codes: Sequence[int]) -> None:
+        with self._lock:
+            for (job, outcome), code in zip(items, codes, strict=True):
+                self._held.pop(job.job_id, None)
+                if code == 0:
+                    self.counters.lost += 1
+                    log.warning("outcome of %s dropped: its lease was lost", job.job_id)
+                    continue
+                self.counters.processed += 1
+                if outcome.kind != "done":
+                    self.counters.failed += 1
+
+    # -- heartbeat -----------------------------------------------------------------------------
+
+    def _heartbeat_loop(self, closed: threading.Event) -> None:
+        tick_s = min(0.25, self.settings.lease / 6)
+        next_extend = time.monotonic() + self.settings.lease / 3
+        while not closed.wait(tick_s):
+            self.fail_overruns()
+            if time.monotonic() >= next_extend:
+                next_extend = time.monotonic() + self.settings.lease / 3
+                try:
+                    self.extend_leases()
+                except JobsUnavailable as exc:
+                    log.warning("cannot extend leases: %s", exc)
+
+    def fail_overruns(self) -> None:
+        """A handler past its timeout fails its attempt now; a fresh thread takes its place."""
+        now = time.monotonic()
+        with self._lock:
+            late = [
+                j
+                for j in self._held.values()
+                if j.started and not j.finished and not j.abandoned and now > j.deadline
+            ]
+        for job in late:
+            timeout = float(job.record.get("timeout") or self.settings.timeout)
+            outcome = self._failure(job, "retry", f"timed out after {timeout:g}s")
+            with self._lock:
+                job.abandoned = True
+                job.finished = True
+                self._outcomes.append((job, outcome))
+                self._outcome_ready.notify()
+                self._surplus += 1
+                self._spawn_executor()
+            log.warning("job %s overran its %gs timeout", job.job_id, timeout)
+
+    def extend_leases(self) -> None:
+        with self._lock:
+            by_queue: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+            for job in self._held.values():
+                if not job.abandoned:
+                    by_queue[job.queue][job.token].append(job.job_id)
+        for queue, leases in by_queue.items():
+            lost = self.store.extend(queue, leases, self.clock() + self.settings.lease)
+            for job_id in lost:
+                log.warning("lease of %s was lost; its outcome will be dropped", job_id)
+
+    # -- hand back -----------------------------------------------------------------------------
+
+    def hand_back(self, wait_s: float) -> int:
+        """Stop work in progress: unstarted jobs go back to PENDING at once; running ones get
+        `wait_s` to finish, then go back too (their late outcomes are dropped). Returns how many
+        went back."""
+        with self._fetching:
+            unstarted = self._abandon(lambda job: not job.started)
+            deadline = time.monotonic() + wait_s
+            with self._room:
+                while time.monotonic() < deadline and any(
+                    not j.finished for j in self._held.values()
+                ):
+                    self._room.wait(max(0.0, min(0.05, deadline - time.monotonic())))
+            running = self._abandon(lambda job: not job.finished)
+            self.flush()
+            return self._requeue(unstarted + running)
+
+    def _abandon(self, which: Callable[[Held], bool]) -> list[Held]:
+        with self._lock:
+            chosen = [j for j in self._held.values() if not j.abandoned and which(j)]
+            for job in chosen:
+                job.abandoned = True
+        return chosen
+
+    def _requeue(self, jobs: list[Held]) -> int:
+        groups: dict[tuple[str, str], list[str]] = defaultdict(list)
+        for job in jobs:
+            groups[(job.queue, job.token)].append(job.job_id)
+        moved = 0
+        for (queue, token), ids in groups.items():
+            moved += self.store.requeue(queue, token, ids)
+        with self._lock:
+            for job in jobs:
+                self._held.pop(job.job_id, None)
+        return moved
+
+    def close(self) -> None:
+        """End the worker's threads (running handlers finish in the background)."""
+        with self._lock:
+            self._closed.set()
+            for _ in range(self._executors):
+                self._ready.put(None)
+            self._executors = 0
+            self._threads.clear()
