@@ -7,6 +7,7 @@ without Redis installed still gets a real server. Nothing here talks to a shared
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import socket
@@ -53,6 +54,25 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((LOOPBACK, 0))
         return int(sock.getsockname()[1])
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((LOOPBACK, port))
+        except OSError:
+            return False
+        return True
+
+
+def free_cluster_port() -> int:
+    """A free port whose cluster bus port (port + 10000, which must stay below 65536) is free too."""
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randrange(20000, 55000)
+        if _bindable(port) and _bindable(port + 10000):
+            return port
+    raise RedisServerError("found no free pair of ports for a cluster node")
 
 
 def ping(host: str, port: int, timeout_s: float = 0.2) -> bool:
@@ -107,7 +127,7 @@ class RedisServer:
     def start(self, timeout_s: float = 10.0, log_path: str | None = None) -> RedisServer:
         """Start the server and wait until it answers PING; raise RedisServerError if it does not."""
         self.binary = self.binary or find_redis_binary()
-        self.port = self.port or free_port()
+        self.port = self.port or (free_cluster_port() if self.cluster else free_port())
         if self.data_dir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="chalice-jobs-redis-")
             self.data_dir = self._tmp.name
@@ -178,7 +198,7 @@ def start_cluster(masters: int = 3, binary: RedisBinary | None = None) -> list[R
         clients = [redis.Redis(host=LOOPBACK, port=n.port) for n in nodes]
         while time.monotonic() < deadline:
             infos = [c.execute_command("CLUSTER INFO") for c in clients]
-            if all(b"cluster_state:ok" in _as_bytes(i) for i in infos):
+            if all(_cluster_ok(i) for i in infos):
                 return nodes
             time.sleep(0.1)
         raise RedisServerError("the Redis Cluster did not reach cluster_state:ok in 30s")
@@ -188,8 +208,13 @@ def start_cluster(masters: int = 3, binary: RedisBinary | None = None) -> list[R
         raise
 
 
-def _as_bytes(info: object) -> bytes:
-    return info if isinstance(info, bytes) else str(info).encode()
+def _cluster_ok(info: object) -> bool:
+    """CLUSTER INFO says the cluster serves every slot (parsed to a dict by redis-py, or raw)."""
+    if isinstance(info, dict):
+        state = info.get("cluster_state", info.get(b"cluster_state"))
+        return state in ("ok", b"ok")
+    raw = info if isinstance(info, bytes) else str(info).encode()
+    return b"cluster_state:ok" in raw
 
 
 def _join_by_hand(nodes: list[RedisServer]) -> None:

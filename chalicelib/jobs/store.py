@@ -14,7 +14,7 @@ from importlib import resources
 from typing import Any, TypeVar
 
 import redis
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import NoScriptError, RedisClusterException, RedisError
 
 from .model import JobsUnavailable
 
@@ -139,7 +139,7 @@ class Store:
             except NoScriptError:
                 self._load_scripts()
                 return call()
-        except RedisError as exc:
+        except (RedisError, RedisClusterException) as exc:
             raise JobsUnavailable(f"Redis is unavailable: {exc}") from exc
 
     def _eval(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
@@ -149,7 +149,9 @@ class Store:
         """Several idempotent scripts in one round trip (retried whole if a script was missing)."""
         pipe = self.client.pipeline(transaction=False)
         for name, keys, args in calls:
-            pipe.evalsha(self._shas[name], len(keys), *keys, *args)
+            # execute_command: redis-py's cluster pipeline refuses its evalsha() helper, yet
+            # routes a raw EVALSHA by its keys; all keys of a queue share one slot.
+            pipe.execute_command("EVALSHA", self._shas[name], len(keys), *keys, *args)
         return list(pipe.execute())
 
     # -- transitions ---------------------------------------------------------------------------
@@ -200,7 +202,7 @@ class Store:
         args: list[Any] = [now, retention_s, day]
         for o in outcomes:
             args += (o.job_id, o.token, o.kind, o.payload, o.retry_at)
-        keys = (k.job, k.lease, k.completed, k.retry, k.failed, k.stats)
+        keys = (k.job, k.lease, k.completed, k.retry, k.failed, k.stats, k.wake)
         return [int(c) for c in self._guard(lambda: self._eval("finish", keys, args))]
 
     def extend(self, queue: str, leases: dict[str, list[str]], lease_until: float) -> list[str]:
@@ -277,16 +279,26 @@ class Store:
             oldest or None,
         )  # fmt: skip
 
-    def wait_for_work(self, queues: Sequence[str], timeout_s: float) -> bool:
+    def wait_for_work(self, queues: Sequence[str], timeout_s: float) -> str | None:
         """Block until a job is pushed to PENDING in one of `queues`, or the timeout passes.
+        Returns the queue whose wake token this call took, or None.
 
         On a Redis Cluster a blocking pop may name keys of one slot only, so only the first
         queue is waited on there; the others are picked up at the next dequeue.
         """
         timeout_s = max(0.01, round(timeout_s, 3))
         names = queues[:1] if isinstance(self.client, redis.RedisCluster) else queues
-        wake_keys = [self.keys(q).wake for q in names]
-        return self._guard(lambda: self.client.blpop(wake_keys, timeout=timeout_s)) is not None
+        wake_keys = {self.keys(q).wake: q for q in names}
+        popped = self._guard(lambda: self.client.blpop(list(wake_keys), timeout=timeout_s))
+        if popped is None:
+            return None
+        key = popped[0].decode() if isinstance(popped[0], bytes) else popped[0]
+        return wake_keys[key]
+
+    def wake(self, queue: str) -> None:
+        """Put back a wake token this worker took but will not act on (it is stopping)."""
+        key = self.keys(queue).wake
+        self._guard(lambda: self.client.lpush(key, 1))
 
     def ping(self) -> None:
         self._guard(self.client.ping)

@@ -160,7 +160,9 @@ class Worker:
         if deadline is not None:
             wait_s = min(wait_s, deadline - time.monotonic())
         if wait_s > 0 and not should_stop():
-            self.store.wait_for_work(self.queues, wait_s)
+            woken_for = self.store.wait_for_work(self.queues, wait_s)
+            if woken_for is not None and should_stop():
+                self.store.wake(woken_for)
 
     def _wait_for_room(self, should_stop: Callable[[], bool], deadline: float | None) -> int:
         """Block until the worker holds few enough jobs that a batch is worth taking."""

@@ -2,7 +2,8 @@
 -- KEYS[1] jobs:{q}:job        HASH  id -> record
 -- KEYS[2] jobs:{q}:pending    LIST  ids ready to run
 -- KEYS[3] jobs:{q}:scheduled  ZSET  FUTURE ids by run time
--- KEYS[4] jobs:{q}:wake       LIST  one token that wakes an idle worker
+-- KEYS[4] jobs:{q}:wake       LIST  one token that wakes an idle worker (also for FUTURE jobs:
+--                                    it then learns when they fall due)
 -- KEYS[5] jobs:{q}:kick       STRING debounce of the worker kick
 -- ARGV[1] kick debounce in ms, 0 when no kick is wanted
 -- ARGV[2..] per job, three values: id, record JSON (state already set), run_at s (0: now)
@@ -18,10 +19,8 @@ for i = 2, #ARGV, 3 do
     pushed = true
   end
 end
-if pushed then
-  redis.call('LPUSH', KEYS[4], 1)
-  redis.call('LTRIM', KEYS[4], 0, 0)
-end
+redis.call('LPUSH', KEYS[4], 1)
+redis.call('LTRIM', KEYS[4], 0, 0)
 if pushed and ARGV[1] ~= '0' and redis.call('SET', KEYS[5], 1, 'NX', 'PX', ARGV[1]) then
   return 1
 end

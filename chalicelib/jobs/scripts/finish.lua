@@ -5,13 +5,15 @@
 -- KEYS[4] jobs:{q}:retry      ZSET
 -- KEYS[5] jobs:{q}:failed     ZSET  FAILED ids by time of failure
 -- KEYS[6] jobs:{q}:stats      HASH  processed / failed counters, in total and per day
+-- KEYS[7] jobs:{q}:wake       LIST  woken when a retry is scheduled, so idle workers learn when
+--                                    it falls due
 -- ARGV[1] now s, ARGV[2] retention s, ARGV[3] day (YYYY-MM-DD)
 -- ARGV[4..] per outcome, five values: id, lease token, kind ('done', 'fail' or 'retry'),
 --           payload (result JSON for 'done', error text otherwise), retry_at s (for 'retry')
 -- Returns one state code per outcome: 6, 5 or 4, or 0 when the job is no longer this lease's
 -- (its lease expired and another worker took it over), in which case nothing was written.
 local now, retention, day = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
-local codes, processed, failed = {}, 0, 0
+local codes, processed, failed, retrying = {}, 0, 0, false
 for i = 4, #ARGV, 5 do
   local id, token, kind, payload = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   local code = 0
@@ -38,6 +40,7 @@ for i = 4, #ARGV, 5 do
         rec.retried = rec.retried + 1
         rec.next_run_at = tonumber(ARGV[i + 4])
         redis.call('ZADD', KEYS[4], rec.next_run_at, id)
+        retrying = true
       else
         code = 5
         rec.completed_at = now
@@ -56,5 +59,9 @@ end
 if failed > 0 then
   redis.call('HINCRBY', KEYS[6], 'failed', failed)
   redis.call('HINCRBY', KEYS[6], 'failed:' .. day, failed)
+end
+if retrying then
+  redis.call('LPUSH', KEYS[7], 1)
+  redis.call('LTRIM', KEYS[7], 0, 0)
 end
 return codes

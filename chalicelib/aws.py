@@ -1,0 +1,58 @@
+"""The one AWS call on the request path: kicking the worker function.
+
+boto3 is imported on the first kick, not at import: a cold start of the API pays nothing for it
+when kicks are off. The client is reused for the life of the process, and its timeouts are short
+because a kick happens while a client waits for its 202; a kick that fails is only logged (the
+jobs package does that), since the scheduled worker picks the job up within a minute anyway.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+#: a kick must not hold a request up: one retry at most, and about a second per attempt
+CONNECT_TIMEOUT_S = 1.0
+READ_TIMEOUT_S = 1.0
+TOTAL_ATTEMPTS = 2
+
+
+class WorkerKicker:
+    """Invokes the worker function asynchronously (`InvocationType="Event"`) to start draining
+    `queue` now; callable as the jobs package's kick callback."""
+
+    def __init__(self, function_name: str, client: Any = None) -> None:
+        self.function_name = function_name
+        self._client = client
+        self._lock = threading.Lock()
+
+    @property
+    def client(self) -> Any:
+        """The Lambda client, made on first use."""
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = _lambda_client()
+        return self._client
+
+    def __call__(self, queue: str) -> None:
+        """Ask Lambda to run the worker once; returns when Lambda has queued the event.
+        Raises botocore errors (the jobs package logs and swallows them)."""
+        self.client.invoke(
+            FunctionName=self.function_name,
+            InvocationType="Event",
+            Payload=json.dumps({"queue": queue}).encode(),
+        )
+
+
+def _lambda_client() -> Any:
+    import boto3  # noqa: PLC0415 - on first kick only: keeps the API's cold start light
+    from botocore.config import Config  # noqa: PLC0415
+
+    config = Config(
+        connect_timeout=CONNECT_TIMEOUT_S,
+        read_timeout=READ_TIMEOUT_S,
+        retries={"total_max_attempts": TOTAL_ATTEMPTS, "mode": "standard"},
+    )
+    return boto3.client("lambda", config=config)

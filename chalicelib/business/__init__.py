@@ -1,0 +1,1 @@
+"""Business job types built on the jobs package; each module registers its handlers."""

@@ -1,0 +1,45 @@
+"""The app's JobController, wired from the environment: settings, maths handlers, the kick.
+
+Shared by the Lambda functions in app.py and anything else that runs this app's jobs, so that a
+job created by the API is always understood by whoever runs it.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+
+from chalicelib.aws import WorkerKicker
+from chalicelib.business import async_maths
+from chalicelib.jobs import InvalidJob, JobController
+
+#: A suppressed kick must mean a kicked worker is still listening, so this stays below the
+#: kicked worker's drain time (its lambda_timeout less the reserve), with room for a cold start.
+DEFAULT_KICK_DEBOUNCE_S = 20.0
+
+
+def build_controller(environ: Mapping[str, str] | None = None) -> JobController:
+    """A controller from the JOBS_* variables with the maths handlers registered, which kicks
+    the function named by JOBS_KICK_FUNCTION (if set) after an enqueue, at most once per
+    JOBS_KICK_DEBOUNCE_S seconds per queue. Connects to nothing and imports no boto3."""
+    environ = os.environ if environ is None else environ
+    controller = JobController.from_env(environ)
+    async_maths.register(controller)
+    kick_function = environ.get("JOBS_KICK_FUNCTION", "").strip()
+    if kick_function:
+        controller.set_kick(WorkerKicker(kick_function), debounce=kick_debounce_s(environ))
+    return controller
+
+
+def kick_debounce_s(environ: Mapping[str, str]) -> float:
+    raw = environ.get("JOBS_KICK_DEBOUNCE_S", "").strip()
+    if not raw:
+        return DEFAULT_KICK_DEBOUNCE_S
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not (math.isfinite(value) and value > 0):
+        raise InvalidJob(f"JOBS_KICK_DEBOUNCE_S={raw!r} is not a positive number of seconds")
+    return value

@@ -1,0 +1,78 @@
+"""The worker Lambda: drain the queues for the time the invocation has left, then report.
+
+`drain(budget)` itself stops taking work at its budget and hands back whatever is unfinished, so
+nothing has to wait for a job's timeout after it returns. What the invocation keeps in reserve is
+the time for what follows the drain: the hand-back's writes, one stats round trip per queue and
+the metrics line, with room for a slow Redis (its commands time out after two seconds). A job
+handed back is PENDING again at once and the next invocation takes it first, so jobs should be
+much shorter than the worker's budget (keep JOBS_TIMEOUT_S well under its lambda_timeout).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from chalicelib.jobs import JobController, JobsUnavailable, QueueStats
+from chalicelib.metrics import emf_record
+
+log = logging.getLogger("chalicelib.worker_lambda")
+
+#: seconds kept back from the drain for the work after it (see the module docstring)
+RESERVE_S = 2.5
+#: below this budget a drain is not worth starting: the invocation only reports
+MIN_BUDGET_S = 0.2
+DEFAULT_SERVICE = "chalice-jobs"
+
+
+class LambdaContext(Protocol):
+    function_name: str
+
+    def get_remaining_time_in_millis(self) -> float: ...
+
+
+def drain_budget_s(remaining_s: float, reserve_s: float = RESERVE_S) -> float:
+    """Seconds to drain in an invocation with `remaining_s` left; 0 when too little is left."""
+    budget_s = remaining_s - reserve_s
+    return budget_s if budget_s >= MIN_BUDGET_S else 0.0
+
+
+def run_worker(
+    controller: JobController,
+    context: LambdaContext,
+    *,
+    service: str | None = None,
+    emit: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Drain until the invocation's budget is spent, then emit one EMF line (to stdout, where
+    Lambda sends it to CloudWatch Logs). Returns a summary of the drain."""
+    budget_s = drain_budget_s(context.get_remaining_time_in_millis() / 1000)
+    failed_before = controller.counters["failed"]
+    started = time.monotonic()
+    processed = controller.drain(budget_s) if budget_s else 0
+    drain_s = time.monotonic() - started
+    failed = controller.counters["failed"] - failed_before
+    stats = _queue_stats(controller)
+    record = emf_record(
+        stats,
+        service=service or os.environ.get("JOBS_METRICS_SERVICE") or DEFAULT_SERVICE,
+        processed=processed,
+        failed=failed,
+        drain_s=drain_s,
+        properties={"function": context.function_name, "budget_s": round(budget_s, 3)},
+    )
+    emit(json.dumps(record, separators=(",", ":")))
+    return {"processed": processed, "failed": failed, "budget_s": budget_s, "stats": len(stats)}
+
+
+def _queue_stats(controller: JobController) -> list[QueueStats]:
+    """The queues' stats, or none when Redis is down: the drain's own numbers still get out."""
+    try:
+        return controller.queue_stats()
+    except JobsUnavailable as exc:
+        log.warning("no queue stats for the metrics line: %s", exc)
+        return []
