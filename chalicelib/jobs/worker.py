@@ -36,8 +36,9 @@ BATCH_MAX = 200
 #: maintenance (recover, forward) at least this often, and trimming this often
 MAINTENANCE_INTERVAL_S = 5.0
 TRIM_INTERVAL_S = 60.0
-#: a flush waits this long for more outcomes when more jobs are about to finish
+#: a flush waits up to this long for up to this many outcomes while more jobs are running
 FLUSH_LINGER_S = 0.002
+FLUSH_BATCH = 100
 #: after Redis errors, wait this long before the next try
 REDIS_RETRY_S = 0.5
 
@@ -83,7 +84,7 @@ class Worker:
         self.settings = settings
         self.queues = settings.queues
         self.clock = clock
-        self.capacity = max(2 * settings.concurrency, 100)
+        self.capacity = max(2 * settings.concurrency, BATCH_MAX)
         self.counters = Counters()
         self._held: dict[str, Held] = {}
         self._ready: queue_module.SimpleQueue[Held | None] = queue_module.SimpleQueue()
@@ -300,8 +301,13 @@ class Worker:
             with self._lock:
                 while not self._outcomes:
                     self._outcome_ready.wait()
-                if len(self._outcomes) < 32 and self._unfinished > 0:
-                    self._outcome_ready.wait(FLUSH_LINGER_S)
+                # While more jobs are about to finish, gather them: one write for many.
+                linger_until = time.monotonic() + FLUSH_LINGER_S
+                while len(self._outcomes) < FLUSH_BATCH and self._unfinished > 0:
+                    left = linger_until - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._outcome_ready.wait(left)
                 batch, self._outcomes = self._outcomes, []
                 self._writing += 1
             try:
