@@ -9,8 +9,10 @@ from __future__ import annotations
 import signal
 import threading
 import time
+from pathlib import Path
 
 from chalicelib.jobs import JobController, JobResult, JobState
+from local.redis_server import RedisServer
 from tests import jobs_worker
 from tests.jobs_helpers import (
     start_worker_process,
@@ -170,3 +172,21 @@ def test_worker_carries_on_after_redis_forgets_its_scripts(redis_url: str) -> No
     second = c.create_job("test:one", {"n": 2})
     assert c.drain(0.2) == 1
     assert c.get_status(first).result == 1 and c.get_status(second).result == 2
+
+
+def test_drain_with_redis_gone_returns_on_time_and_the_jobs_survive(tmp_path: Path) -> None:
+    server = RedisServer(data_dir=str(tmp_path), appendonly=True).start()
+    try:
+        c = JobController(server.url, lease=1.0, backoff=0.01)
+        c.add_handler("test:one", lambda p: JobResult(True, res=p["n"]))
+        job_id = c.create_job("test:one", {"n": 1})
+        port = server.port
+        server.stop()
+        started = time.monotonic()
+        assert c.drain(1.0) == 0
+        assert time.monotonic() - started < 2.5
+        server = RedisServer(port=port, data_dir=str(tmp_path), appendonly=True).start()
+        assert c.drain(0.5) == 1
+        assert c.get_status(job_id).result == 1
+    finally:
+        server.stop()

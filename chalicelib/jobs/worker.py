@@ -41,6 +41,8 @@ FLUSH_LINGER_S = 0.002
 FLUSH_BATCH = 100
 #: after Redis errors, wait this long before the next try
 REDIS_RETRY_S = 0.5
+#: when handing back, outcomes still unwritten after this long are left to lease recovery
+HAND_BACK_WRITE_S = 1.0
 
 
 @dataclass(eq=False)
@@ -317,36 +319,39 @@ class Worker:
                     self._writing -= 1
                     self._written.notify_all()
 
-    def flush(self) -> None:
-        """Write every outcome gathered so far, and wait for writes under way elsewhere."""
+    def flush(self, give_up_s: float | None = None) -> None:
+        """Write every outcome gathered so far; wait (as long) for writes under way elsewhere."""
         with self._lock:
             batch, self._outcomes = self._outcomes, []
         if batch:
-            self._write(batch)
+            self._write(batch, give_up_s)
+        wait_until = time.monotonic() + (self.settings.lease if give_up_s is None else give_up_s)
         with self._written:
-            while self._writing:
-                self._written.wait()
+            while self._writing and time.monotonic() < wait_until:
+                self._written.wait(max(0.0, wait_until - time.monotonic()))
 
-    def _write(self, batch: list[tuple[Held, Outcome]]) -> None:
+    def _write(self, batch: list[tuple[Held, Outcome]], give_up_s: float | None = None) -> None:
+        """Write outcomes, retrying while Redis is away. Past the lease (or give_up_s) the jobs
+        are left to lease recovery, which runs them again: delivery is at least once."""
+        give_up_at = time.monotonic() + (self.settings.lease if give_up_s is None else give_up_s)
         by_queue: dict[str, list[tuple[Held, Outcome]]] = defaultdict(list)
         for job, outcome in batch:
             by_queue[job.queue].append((job, outcome))
         for queue, items in by_queue.items():
-            now = self.clock()
+            codes = [0] * len(items)
             while True:
+                now = self.clock()
                 try:
                     codes = self.store.finish(
                         queue, [o for _, o in items], now, self.settings.retention, day_of(now)
                     )
                     break
                 except JobsUnavailable as exc:
-                    # Keep the outcomes: if Redis comes back before the leases expire, they land;
-                    # otherwise the jobs are recovered and run again (at least once).
+                    if time.monotonic() >= give_up_at:
+                        log.error("gave up writing %d outcomes: %s", len(items), exc)
+                        break
                     log.warning("cannot write %d outcomes yet: %s", len(items), exc)
                     time.sleep(REDIS_RETRY_S)
-                    if all(job.abandoned for job, _ in items):
-                        codes = [0] * len(items)
-                        break
             self._count(items, codes)
 
     def _count(self, items: list[tuple[Held, Outcome]], codes: Sequence[int]) -> None:
@@ -422,7 +427,7 @@ class Worker:
                 ):
                     self._room.wait(max(0.0, min(0.05, deadline - time.monotonic())))
             running = self._abandon(lambda job: not job.finished)
-            self.flush()
+            self.flush(give_up_s=HAND_BACK_WRITE_S)
             return self._requeue(unstarted + running)
 
     def _abandon(self, which: Callable[[Held], bool]) -> list[Held]:
@@ -438,7 +443,12 @@ class Worker:
             groups[(job.queue, job.token)].append(job.job_id)
         moved = 0
         for (queue, token), ids in groups.items():
-            moved += self.store.requeue(queue, token, ids)
+            try:
+                moved += self.store.requeue(queue, token, ids)
+            except JobsUnavailable as exc:
+                log.error(
+                    "could not hand back %d jobs (their leases will expire): %s", len(ids), exc
+                )
         with self._lock:
             for job in jobs:
                 self._held.pop(job.job_id, None)
