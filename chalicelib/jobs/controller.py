@@ -39,10 +39,42 @@ class JobController:
         self,
         redis_url: str,
         *,
+        retention: float = 86400.0,
+        concurrency: int = 10,
+        queues: Sequence[str] = ("default",),
+        key_prefix: str = "jobs",
+        max_retry: int = 3,
+        timeout: float = 30.0,
+        lease: float = 30.0,
+        cluster: bool | None = None,
+        backoff: float = 1.0,
+        backoff_max: float = 300.0,
+        failed_max: int = 10_000,
+        failed_retention: float = 7 * 86400.0,
+        secret_id: str | None = None,
         clock: Callable[[], float] = time.time,
-        **settings: Any,
     ) -> None:
-        self.settings = Settings(redis_url=redis_url, **settings)
+        """Settings in seconds: `retention` of COMPLETED results, a handler's `timeout` per
+        attempt, the `lease` of a held job, retry delays `backoff * 2**retried` up to
+        `backoff_max`; `failed_max` / `failed_retention` cap the FAILED jobs kept. `cluster`
+        forces the Redis Cluster client (None: only when the URL has `?cluster=true`).
+        `secret_id` names a Secrets Manager secret holding the Redis password."""
+        self.settings = Settings(
+            redis_url=redis_url,
+            retention=retention,
+            concurrency=concurrency,
+            queues=(queues,) if isinstance(queues, str) else tuple(queues),
+            key_prefix=key_prefix,
+            max_retry=max_retry,
+            timeout=timeout,
+            lease=lease,
+            cluster=cluster,
+            backoff=backoff,
+            backoff_max=backoff_max,
+            failed_max=failed_max,
+            failed_retention=failed_retention,
+            secret_id=secret_id,
+        )
         self.clock = clock
         self._handlers: dict[str, Handler] = {}
         self._started = False
