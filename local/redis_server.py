@@ -76,11 +76,12 @@ def free_cluster_port() -> int:
 
 
 def ping(host: str, port: int, timeout_s: float = 0.2) -> bool:
-    """True when a Redis answers PING with PONG at host:port."""
+    """True when a Redis answers PING at host:port (with PONG, or asking for a password)."""
     try:
         with socket.create_connection((host, port), timeout=timeout_s) as sock:
             sock.sendall(b"PING\r\n")
-            return sock.recv(64).startswith(b"+PONG")
+            # NOAUTH: the server is up, and wants a password
+            return sock.recv(64).startswith((b"+PONG", b"-NOAUTH"))
     except OSError:
         return False
 

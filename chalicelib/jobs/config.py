@@ -18,7 +18,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from .model import InvalidJob, check_queue_name
+from .model import InvalidJob, JobsUnavailable, check_queue_name
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 #: connecting must fail fast: a client's request gets its 503 within about two seconds
@@ -115,8 +115,17 @@ def secret_credentials(secret_id: str) -> Credentials:
     password itself as plain text.
     """
     import boto3  # noqa: PLC0415 - only when a secret is configured; keeps cold starts light
+    from botocore.config import Config  # noqa: PLC0415
+    from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
 
-    value = boto3.client("secretsmanager").get_secret_value(SecretId=secret_id)["SecretString"]
+    # Short timeouts: without a route to Secrets Manager (no VPC endpoint, no NAT) the caller
+    # gets JobsUnavailable in seconds rather than a Lambda that hangs until it is killed.
+    config = Config(connect_timeout=1, read_timeout=2, retries={"max_attempts": 2})
+    try:
+        client = boto3.client("secretsmanager", config=config)
+        value = client.get_secret_value(SecretId=secret_id)["SecretString"]
+    except (BotoCoreError, ClientError) as exc:
+        raise JobsUnavailable(f"cannot read the Redis secret {secret_id!r}: {exc}") from exc
     try:
         parsed = json.loads(value)
     except ValueError:

@@ -326,15 +326,17 @@ class JobController:
 
     def stop(self, timeout: float = 8.0) -> None:
         """Stop taking work; jobs in flight get `timeout` seconds to finish, then go back to
-        PENDING. Every outcome is written before this returns."""
-        if not self._started or self._worker is None:
+        PENDING. Every outcome is written before this returns, and the worker threads end
+        (also those a `drain` left waiting)."""
+        if self._worker is None:
             return
-        self._stop.set()
-        handed_back = self._worker.hand_back(timeout)
-        if handed_back:
-            log.info("handed %d unfinished jobs back to their queues", handed_back)
+        if self._started:
+            self._stop.set()
+            handed_back = self._worker.hand_back(timeout)
+            if handed_back:
+                log.info("handed %d unfinished jobs back to their queues", handed_back)
+            self._started = False
         self._worker.close()
-        self._started = False
 
     def drain(self, time_budget: float) -> int:
         """Run jobs for at most `time_budget` seconds (waiting on Redis while the queues are

@@ -164,12 +164,20 @@ class Store:
         args: list[Any] = [kick_debounce_ms]
         for job_id, record, run_at in jobs:
             args += (job_id, record, run_at)
-        kick = self._guard(
-            lambda: self._eval("enqueue", (k.job, k.pending, k.scheduled, k.wake, k.kick), args)
-        )
-        if queue not in self._known_queues:
-            self._guard(lambda: self.client.sadd(self.queues_key, queue))
-            self._known_queues.add(queue)
+        keys = (k.job, k.pending, k.scheduled, k.wake, k.kick)
+        if queue in self._known_queues:
+            return bool(self._guard(lambda: self._eval("enqueue", keys, args)))
+
+        def enqueue_and_record_queue() -> Any:
+            # The first enqueue of a queue in this process also records the queue, in the same
+            # round trip (on a cluster, one per node); SADD is idempotent if this is retried.
+            pipe = self.client.pipeline(transaction=False)
+            pipe.execute_command("EVALSHA", self._shas["enqueue"], len(keys), *keys, *args)
+            pipe.sadd(self.queues_key, queue)
+            return pipe.execute()[0]
+
+        kick = self._guard(enqueue_and_record_queue)
+        self._known_queues.add(queue)
         return bool(kick)
 
     def get(self, queue: str, job_id: str) -> str | None:

@@ -1,0 +1,183 @@
+"""Chalice Jobs on AWS: the maths API and the worker functions.
+
+A table of contents. Each route reads the request, makes one call into chalicelib and shapes the
+answer; each worker function drains the queues for the time its invocation has left. Importing
+this module connects to nothing and imports no boto3 (cold starts): the controller is built on
+first use and reused by every later invocation of the process.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import unquote
+
+from chalice import Chalice, Rate, Response
+from chalice.app import CloudWatchEvent
+
+from chalicelib.business import async_maths
+from chalicelib.jobs import (
+    InvalidJob,
+    InvalidJobId,
+    JobController,
+    JobNotFound,
+    JobStatus,
+    JobsUnavailable,
+)
+from chalicelib.service import build_controller
+from chalicelib.worker_lambda import LambdaContext, run_worker
+
+app = Chalice(app_name="chalice-jobs")
+
+MAX_BODY_BYTES = 16 * 1024
+#: after a 503, when a client may try again
+RETRY_AFTER_S = 1
+
+_controller: JobController | None = None
+_controller_lock = threading.Lock()
+
+
+def get_controller() -> JobController:
+    """The process's controller, built from the environment on first use (connecting to
+    nothing yet) and reused by every later request and invocation."""
+    global _controller
+    with _controller_lock:
+        if _controller is None:
+            _controller = build_controller()
+        return _controller
+
+
+def reset_controller() -> None:
+    """Forget the controller, so the next use builds one from the environment again (tests)."""
+    global _controller
+    with _controller_lock:
+        _controller = None
+
+
+# -- errors at the edge ------------------------------------------------------------------------
+
+
+class RequestRefused(Exception):
+    """A request refused before it reaches the jobs: its status code and the client's message."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+#: the answer to each error a view may meet; the first match wins
+_ERROR_STATUS: tuple[tuple[type[Exception], int], ...] = (
+    (async_maths.InvalidRequest, 400),
+    (InvalidJobId, 400),
+    (InvalidJob, 400),
+    (JobNotFound, 404),
+    (JobsUnavailable, 503),
+)
+
+
+def error_response(status: int, message: str) -> Response:
+    headers: dict[str, str | list[str]] = {}
+    if status == 503:
+        headers["Retry-After"] = str(RETRY_AFTER_S)
+    return Response(body={"success": False, "error": message}, status_code=status, headers=headers)
+
+
+def answers_errors(view: Callable[..., Response]) -> Callable[..., Response]:
+    """Turn a client's mistake or an unreachable Redis into its 4xx/503 JSON answer."""
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Response:
+        try:
+            return view(*args, **kwargs)
+        except RequestRefused as exc:
+            return error_response(exc.status, str(exc))
+        except tuple(error for error, _ in _ERROR_STATUS) as exc:
+            status = next(code for error, code in _ERROR_STATUS if isinstance(exc, error))
+            if status == 503:
+                app.log.warning("jobs unavailable: %s", exc)
+                return error_response(503, "the job store is unavailable, try again shortly")
+            return error_response(status, str(exc))
+
+    return wrapper
+
+
+def json_body() -> bytes:
+    """The request's body, if it is at most 16 KiB and declared JSON (or not declared)."""
+    request = app.current_request
+    assert request is not None
+    raw = request.raw_body
+    body = raw.encode() if isinstance(raw, str) else raw
+    if len(body) > MAX_BODY_BYTES:
+        raise RequestRefused(413, f"body is {len(body)} bytes; the limit is {MAX_BODY_BYTES}")
+    content_type = request.headers.get("content-type", "application/json")
+    media_type = content_type.partition(";")[0].strip().lower()
+    if media_type != "application/json" and not media_type.endswith("+json"):
+        raise RequestRefused(415, f"content-type must be application/json, got {content_type!r}")
+    return body
+
+
+def location_of(job_id: str) -> str:
+    """Where the job's status lives, under the path the client used (with API Gateway's stage
+    prefix, such as /api, when it has one)."""
+    request = app.current_request
+    path = (request.context.get("path") if request else None) or "/maths"
+    return f"{path.rstrip('/')}/{job_id}"
+
+
+def status_body(status: JobStatus) -> dict[str, Any]:
+    """The seed's answer: state code, status name, result (null until there is one), and the
+    error of a failed attempt when there is one."""
+    body: dict[str, Any] = {
+        "state_code": status.state_code,
+        "status": status.status,
+        "res": status.result,
+    }
+    if status.error is not None:
+        body["error"] = status.error
+    return body
+
+
+# -- routes ------------------------------------------------------------------------------------
+# content_types=["*/*"]: Chalice would answer other types itself, in its own error format.
+
+
+@app.route("/maths", methods=["POST"], content_types=["*/*"])
+@answers_errors
+def create_maths_job() -> Response:
+    """Enqueue a maths job; 202 with its id, and its status URL in Location."""
+    request = async_maths.parse_body(json_body())
+    job_id = get_controller().create_job(
+        request.op, request.params, process_in=request.delay_seconds or None
+    )
+    return Response(
+        body={"success": True, "res": job_id},
+        status_code=202,
+        headers={"Location": location_of(job_id)},
+    )
+
+
+@app.route("/maths/{job_id}", methods=["GET"], content_types=["*/*"])
+@answers_errors
+def get_maths_job(job_id: str) -> Response:
+    """The job's state and result. A body, as the seed's sample request sends, is ignored."""
+    # API Gateway passes path parameters still percent-encoded (default%40<uuid>).
+    status = get_controller().get_status(unquote(job_id))
+    return Response(body=status_body(status), status_code=200)
+
+
+# -- workers -----------------------------------------------------------------------------------
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES))
+def worker(event: CloudWatchEvent) -> dict[str, Any]:
+    """Every minute: drain the queues until the invocation has too little time left."""
+    context: LambdaContext = event.context  # type: ignore[assignment]
+    return run_worker(get_controller(), context)
+
+
+@app.lambda_function(name="worker_kick")
+def worker_kick(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """The same drain, started by the API's asynchronous kick right after an enqueue."""
+    return run_worker(get_controller(), context)

@@ -1,0 +1,176 @@
+"""The worker functions through Chalice's test client: the scheduled worker and the kicked worker
+drain jobs the API created within their invocation's time, and each drain logs one EMF line."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from chalice.test import Client
+
+import app
+from chalicelib.jobs import QueueStats
+from chalicelib.metrics import emf_record
+from chalicelib.service import build_controller
+from chalicelib.worker_lambda import RESERVE_S, drain_budget_s, run_worker
+from local.redis_server import free_port
+from tests.api_helpers import create, dev_client, get, scheduled_event, use_redis
+
+#: what Chalice's test client gives an invocation (its LambdaContext's default)
+TEST_INVOCATION_S = 3.0
+
+
+@pytest.fixture
+def client(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Client]:
+    use_redis(monkeypatch, redis_url)
+    with dev_client() as test_client:
+        yield test_client
+
+
+@dataclass
+class FakeContext:
+    """A Lambda context with a chosen remaining time (the test client's is fixed at 3 s)."""
+
+    remaining_ms: float
+    function_name: str = "chalice-jobs-test-worker"
+
+    def get_remaining_time_in_millis(self) -> float:
+        return self.remaining_ms
+
+
+def emf_lines(captured: str) -> list[dict]:
+    return [json.loads(line) for line in captured.splitlines() if line.startswith('{"_aws"')]
+
+
+def test_scheduled_worker_drains_jobs_the_api_created(
+    client: Client, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ids = [create(client, "math:multiply", n, 2) for n in range(5)]
+    ids.append(create(client, "math:divide", 1, 0))
+
+    started = time.monotonic()
+    result = client.lambda_.invoke("worker", scheduled_event(client)).payload
+
+    assert time.monotonic() - started < TEST_INVOCATION_S
+    assert result["processed"] == 6
+    assert result["failed"] == 1
+    assert [get(client, job_id).json_body["res"] for job_id in ids[:5]] == [0, 2, 4, 6, 8]
+    assert get(client, ids[5]).json_body["status"] == "FAILED"
+    (line,) = emf_lines(capsys.readouterr().out)
+    assert line["JobsProcessed"] == 6
+    assert line["JobsFailed"] == 1
+    assert line["CompletedJobs"] == 5
+    assert line["FailedJobs"] == 1
+    assert line["PendingJobs"] == 0
+    assert line["Service"] == "chalice-jobs-dev"  # from the dev stage's environment
+    assert line["function"] == "worker"
+
+
+def test_kicked_worker_drains_the_queue(client: Client) -> None:
+    job_id = create(client, "math:add", 40, 2)
+
+    result = client.lambda_.invoke("worker_kick", {"queue": "default"}).payload
+
+    assert result["processed"] == 1
+    assert get(client, job_id).json_body == {"state_code": 6, "status": "COMPLETED", "res": 42}
+
+
+def test_idle_worker_waits_for_work_until_its_budget_is_spent(client: Client) -> None:
+    outcome: dict = {}
+    worker = threading.Thread(
+        target=lambda: outcome.update(
+            client.lambda_.invoke("worker", scheduled_event(client)).payload
+        )
+    )
+    started = time.monotonic()
+    worker.start()
+    job_id = create(client, "math:add", 1, 1)  # while the worker listens
+    worker.join()
+    elapsed = time.monotonic() - started
+
+    assert outcome["processed"] == 1
+    assert get(client, job_id).json_body["res"] == 2
+    budget_s = TEST_INVOCATION_S - RESERVE_S
+    assert budget_s * 0.8 <= elapsed < TEST_INVOCATION_S
+
+
+def test_worker_runs_due_future_jobs(client: Client) -> None:
+    job_id = create(client, "math:add", 1, 1, delay_seconds=30)
+    app.get_controller().clock = lambda: time.time() + 31
+
+    client.lambda_.invoke("worker", scheduled_event(client))
+
+    assert get(client, job_id).json_body["status"] == "COMPLETED"
+
+
+def test_drain_budget_keeps_the_reserve() -> None:
+    assert drain_budget_s(60.0) == 60.0 - RESERVE_S
+    assert drain_budget_s(30.0) == 30.0 - RESERVE_S
+    assert drain_budget_s(RESERVE_S + 0.1) == 0.0  # too short to be worth a drain
+    assert drain_budget_s(0.0) == 0.0
+
+
+def test_invocation_with_too_little_time_only_reports(
+    redis_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    controller = build_controller({"JOBS_REDIS_URL": redis_url})
+    controller.create_job("math:add", {"a": 1, "b": 2})
+
+    result = run_worker(controller, FakeContext(remaining_ms=1000), service="test")
+
+    assert result["processed"] == 0
+    (line,) = emf_lines(capsys.readouterr().out)
+    assert line["PendingJobs"] == 1
+    assert line["OldestPendingAgeSeconds"] >= 0
+
+
+def test_worker_without_redis_still_logs_its_metrics_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    controller = build_controller({"JOBS_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"})
+
+    result = run_worker(controller, FakeContext(remaining_ms=3000), service="test")
+
+    assert result == {"processed": 0, "failed": 0, "budget_s": 0.5, "stats": 0}
+    (line,) = emf_lines(capsys.readouterr().out)
+    assert line["JobsProcessed"] == 0
+    assert "PendingJobs" not in line
+
+
+def test_emf_record_is_valid_embedded_metric_format() -> None:
+    stats = [
+        QueueStats("default", 1, 2, 3, 4, 5, 6, 100, 9, 12.5),
+        QueueStats("high", 0, 1, 0, 0, 0, 1, 10, 0, 30.25),
+    ]
+
+    record = emf_record(
+        stats, service="svc", processed=7, failed=2, drain_s=1.5, timestamp_ms=1700000000000
+    )
+
+    (directive,) = record["_aws"]["CloudWatchMetrics"]
+    assert record["_aws"]["Timestamp"] == 1700000000000
+    assert directive["Namespace"] == "ChaliceJobs"
+    assert directive["Dimensions"] == [["Service"]]
+    names = {metric["Name"] for metric in directive["Metrics"]}
+    assert all(name in record for name in names)  # every declared metric has its value
+    assert record["Service"] == "svc"
+    assert (record["ActiveJobs"], record["PendingJobs"], record["FutureJobs"]) == (1, 3, 3)
+    assert (record["RetryingJobs"], record["FailedJobs"], record["CompletedJobs"]) == (4, 5, 7)
+    assert (record["JobsProcessed"], record["JobsFailed"]) == (7, 2)
+    assert record["OldestPendingAgeSeconds"] == 30.25
+    assert record["queues"]["high"]["pending"] == 1
+    json.dumps(record, allow_nan=False)
+
+
+def test_emf_record_leaves_out_the_age_when_nothing_is_pending() -> None:
+    stats = [QueueStats("default", 0, 0, 0, 0, 0, 0, 0, 0, None)]
+
+    record = emf_record(stats, service="svc", processed=0, failed=0, drain_s=0.0)
+
+    assert "OldestPendingAgeSeconds" not in record
+    declared = {m["Name"] for m in record["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
+    assert "OldestPendingAgeSeconds" not in declared
