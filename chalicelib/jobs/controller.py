@@ -277,29 +277,7 @@ class JobController:
     def queue_stats(self, queues: Sequence[str] | None = None) -> list[QueueStats]:
         """Jobs per state, counters and the oldest pending job's age, one round trip a queue."""
         now = self.clock()
-        stats = []
-        for queue in queues or self.settings.queues:
-            counts = self.store.counts(check_queue_name(queue))
-            age = None
-            if counts.oldest_pending_record:
-                oldest = json.loads(counts.oldest_pending_record)
-                since = oldest.get("pending_since", oldest["created_at"])
-                age = max(0.0, now - float(since))
-            stats.append(
-                QueueStats(
-                    queue,
-                    counts.active,
-                    counts.pending,
-                    counts.future,
-                    counts.retrying,
-                    counts.failed,
-                    counts.completed,
-                    counts.processed_total,
-                    counts.failed_total,
-                    age,
-                )
-            )
-        return stats
+        return [self.store.stats(check_queue_name(q), now) for q in queues or self.settings.queues]
 
     def known_queues(self) -> list[str]:
         """Every queue a job was ever created in (as recorded in Redis)."""

@@ -7,6 +7,7 @@ one round trip. Times are Unix seconds (float) from the caller's clock, passed i
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from typing import Any, TypeVar
 import redis
 from redis.exceptions import NoScriptError, RedisClusterException, RedisError
 
-from .model import JobsUnavailable
+from .model import JobsUnavailable, QueueStats
 
 log = logging.getLogger(__name__)
 
@@ -76,19 +77,6 @@ class Dequeued:
     records: list[str]
     #: earliest time a scheduled or retry job falls due or a lease expires; None for never
     next_due: float | None
-
-
-@dataclass(frozen=True)
-class QueueCounts:
-    active: int
-    pending: int
-    future: int
-    retrying: int
-    failed: int
-    completed: int
-    processed_total: int
-    failed_total: int
-    oldest_pending_record: str | None
 
 
 def _load_script_sources() -> dict[str, str]:
@@ -274,17 +262,21 @@ class Store:
         replies = self._guard(lambda: self._pipeline_evals(calls))
         return int(replies[0]), int(replies[1]), int(replies[2]) if trim else 0
 
-    def counts(self, queue: str) -> QueueCounts:
+    def stats(self, queue: str, now: float) -> QueueStats:
         k = self.keys(queue)
         keys = (k.job, k.pending, k.lease, k.scheduled, k.retry, k.failed, k.completed, k.stats)
         reply = self._guard(lambda: self._eval("stats", keys, ()))
-        oldest = reply[8].decode() if isinstance(reply[8], bytes) else reply[8]
         active, pending, future, retrying, failed, completed, processed, failed_total = (
             int(n) for n in reply[:8]
         )
-        return QueueCounts(
-            active, pending, future, retrying, failed, completed, processed, failed_total,
-            oldest or None,
+        oldest_age_s = None
+        if reply[8]:
+            oldest = json.loads(reply[8])
+            since = oldest.get("pending_since", oldest["created_at"])
+            oldest_age_s = max(0.0, now - float(since))
+        return QueueStats(
+            queue, active, pending, future, retrying, failed, completed, processed, failed_total,
+            oldest_age_s,
         )  # fmt: skip
 
     def wait_for_work(self, queues: Sequence[str], timeout_s: float) -> str | None:
