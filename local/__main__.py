@@ -1,0 +1,48 @@
+"""`python -m local COMMAND`: the whole stack offline, or one part of it (`--help` lists them).
+
+Each command is a module with HELP, add_arguments(parser) and run(args) -> exit code; a new
+command is one more line in COMMANDS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+#: command -> the module that implements it, in the order `--help` lists them
+COMMANDS = {
+    "up": "local.stack",
+    "worker": "local.worker",
+    "redis": "local.redis_part",
+    "status": "local.status",
+    "bench": "local.bench",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m local",
+        description="Run Chalice Jobs offline: Redis, workers and the API (chalice local).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, module_name in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        sub = commands.add_parser(
+            name,
+            help=module.HELP,
+            description=module.__doc__,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        module.add_arguments(sub)
+        sub.set_defaults(run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,34 @@
+"""`python -m local bench`: how fast the jobs package is on this machine (issue 5).
+
+Starts its own redis-server on a free loopback port, then measures in turn: redis-benchmark as the
+physical reference; `create_job` one at a time; `create_jobs` in batches (which queue the drain's
+backlog); the drain of that backlog by ONE worker process with default settings, every result
+checked; pick-up latency with that worker idle; the API path through the Chalice app in process;
+the cold start of a fresh process that imports app.py and answers one POST /maths. Prints a table;
+`--json FILE` writes the figures; `--profile FILE` adds a drain under cProfile and writes its stats.
+
+The worker process is `python -m local.bench.worker_process URL`: it counts the Redis round trips
+its client makes and answers `go`, `report` and `stop` on stdin, one JSON line each on stdout.
+"""
+
+# Where each duty lives:
+#   cli.py              options, sizes, the run and its exit code
+#   runner.py           the phases in order; one failing phase does not hide the others
+#   context.py          what every phase shares: the server, one client, the figures
+#   creating.py         create_job one at a time, create_jobs in batches
+#   drain.py            the drain by one worker process, verified, and its cProfile twin
+#   latency.py          pick-up latency with an idle worker
+#   api.py              POST + GET through the Chalice app in process
+#   cold_start.py       a fresh process: import app.py, answer one POST /maths
+#   redis_reference.py  redis-benchmark, and what Redis itself reports (INFO)
+#   worker_handle.py    the parent's side of the worker process
+#   worker_process.py   the worker process itself, counting its round trips
+#   profiling.py        cProfile per worker thread, and the summary for the table
+#   figures.py          the figures; report.py: the table and the JSON
+#   progress.py         the progress bar and the messages on stderr
+
+from __future__ import annotations
+
+from .cli import HELP, add_arguments, main, run
+
+__all__ = ["HELP", "add_arguments", "main", "run"]

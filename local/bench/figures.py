@@ -1,0 +1,51 @@
+"""The figures of one run, and the few derived from others."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Figures:
+    """Everything measured; None where a figure could not be taken (see `notes`)."""
+
+    drain_jobs: int = 0
+    drain_s: float | None = None
+    drain_verified: bool = False
+    worker_ready_ms: float | None = None
+    worker_cpu_s: float | None = None
+    create_job: float | None = None
+    create_jobs: float | None = None
+    batch: int = 0
+    latency_ms: dict[str, float] | None = None
+    latency_verified: bool = False
+    api_rps: float | None = None
+    cold_start_ms: list[float] = field(default_factory=list)
+    cold_start_boto3: bool | None = None
+    cold_start_imports: list[tuple[str, float]] = field(default_factory=list)
+    round_trips_per_job: float | None = None
+    commands_per_job: float | None = None
+    command_breakdown: dict[str, float] = field(default_factory=dict)
+    redis_cpu_s: float | None = None
+    profile_drain_s: float | None = None
+    redis_benchmark: dict[str, Any] = field(default_factory=dict)
+    profile_verified: bool = True
+    profile_top: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def verified(self) -> bool:
+        return self.drain_verified and self.latency_verified and self.profile_verified
+
+    @property
+    def drain_rate(self) -> float | None:
+        """jobs/s, only for a drain whose every result checked out."""
+        if not self.drain_verified or not self.drain_s:
+            return None
+        return self.drain_jobs / self.drain_s
+
+    @property
+    def cold_start_median(self) -> float | None:
+        return statistics.median(self.cold_start_ms) if self.cold_start_ms else None

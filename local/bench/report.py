@@ -1,0 +1,125 @@
+"""The figures as a table for people and as the JSON of issue 5 for tools."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from .figures import Figures
+
+
+def as_json(f: Figures) -> dict[str, Any]:
+    """Exactly the keys of issue 5; null where a figure is missing or did not verify."""
+    latency = f.latency_ms or {}
+    return {
+        "drain": {
+            "jobs": f.drain_jobs,
+            "seconds": _round(f.drain_s, 4),
+            "jobs_per_s": _round(f.drain_rate, 1),
+        },
+        "create_job": {"jobs_per_s": _round(f.create_job, 1)},
+        "create_jobs": {"jobs_per_s": _round(f.create_jobs, 1)},
+        "latency_ms": {k: _round(latency.get(k), 3) for k in ("p50", "p95", "p99")},
+        "api": {"requests_per_s": _round(f.api_rps, 1)},
+        "cold_start_ms": _round(f.cold_start_median, 1),
+        "round_trips_per_job": _round(f.round_trips_per_job, 4),
+        "commands_per_job": _round(f.commands_per_job, 3),
+        "redis_benchmark": f.redis_benchmark,
+        "verified": f.verified,
+    }
+
+
+def _round(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def _at_least(value: float | None, target: float) -> str:
+    if value is None:
+        return "no figure"
+    if value >= target:
+        return "met"
+    return f"missed: {value / target:.0%} of target (x{target / value:.1f} to go)"
+
+
+def _at_most(value: float | None, target: float, unit: str) -> str:
+    if value is None:
+        return "no figure"
+    if value <= target:
+        return "met"
+    return f"missed by {value - target:.3g}{unit} (x{value / target:.1f})"
+
+
+def _num(value: float | None, fmt: str = ",.0f") -> str:
+    return "n/a" if value is None else format(value, fmt)
+
+
+def render_table(f: Figures) -> Iterator[str]:
+    """One row per figure with its target and verdict, then the details behind them."""
+    lat = f.latency_ms or {}
+    rb = f.redis_benchmark
+    cold = f.cold_start_median
+    boto3 = {None: "n/a", True: "imported", False: "not imported"}[f.cold_start_boto3]
+    rows = [
+        ("drain, 1 worker process (jobs/s)",
+         _num(f.drain_rate) if f.drain_verified else "FAILED", ">= 20,000",
+         _at_least(f.drain_rate, 20_000)),
+        ("create_job one at a time (jobs/s)", _num(f.create_job), ">= 6,000",
+         _at_least(f.create_job, 6_000)),
+        (f"create_jobs, batches of {f.batch} (jobs/s)", _num(f.create_jobs), ">= 50,000",
+         _at_least(f.create_jobs, 50_000)),
+        ("pick-up latency p50 (ms)", _num(lat.get("p50"), ".2f"), "<= 2",
+         _at_most(lat.get("p50"), 2.0, " ms")),
+        ("pick-up latency p95 (ms)", _num(lat.get("p95"), ".2f"), "", ""),
+        ("pick-up latency p99 (ms)", _num(lat.get("p99"), ".2f"), "<= 10",
+         _at_most(lat.get("p99"), 10.0, " ms")),
+        ("Redis round trips per job (drain)", _num(f.round_trips_per_job, ".4f"), "<= 0.1",
+         _at_most(f.round_trips_per_job, 0.1, "")),
+        ("Redis commands per job (drain)", _num(f.commands_per_job, ".2f"), "", ""),
+        ("API POST+GET in process (requests/s)", _num(f.api_rps), "", ""),
+        ("cold start: import + 1st POST (ms)", _num(cold), "<= 400",
+         _at_most(cold, 400.0, " ms")),
+        ("boto3 on the cold-start path", boto3, "not imported",
+         "" if f.cold_start_boto3 is None else ("missed" if f.cold_start_boto3 else "met")),
+        ("redis-benchmark SET (requests/s)", _num(rb.get("set")), "", "reference"),
+        ("redis-benchmark RPOP (requests/s)", _num(rb.get("rpop")), "", "reference"),
+        ("redis-benchmark SET -P 16 (requests/s)", _num(rb.get("set_p16")), "", "reference"),
+        ("redis-benchmark RPOP -P 16 (requests/s)", _num(rb.get("rpop_p16")), "", "reference"),
+    ]  # fmt: skip
+    yield f"{'figure':<40} {'measured':>12}  {'target':<12} verdict"
+    yield "-" * 100
+    for label, value, target, verdict in rows:
+        yield f"{label:<40} {value:>12}  {target:<12} {verdict}"
+    yield from render_details(f)
+
+
+def render_details(f: Figures) -> Iterator[str]:
+    """What a figure alone does not say: CPU, command mix, each cold start, notes."""
+    yield ""
+    if f.drain_s is not None:
+        yield (
+            f"drain: {f.drain_jobs} jobs in {f.drain_s:.3f} s from the worker's start() (process "
+            f"imported {_num(f.worker_ready_ms)} ms after spawn, not counted); worker CPU "
+            f"{_num(f.worker_cpu_s, '.2f')} s, Redis CPU {_num(f.redis_cpu_s, '.2f')} s (INFO cpu)"
+        )
+    if f.command_breakdown:
+        parts = sorted(f.command_breakdown.items(), key=lambda kv: -kv[1])
+        yield "commands per job (INFO commandstats, which counts commands run by scripts too): "
+        yield "  " + ", ".join(f"{name} {per:.3f}" for name, per in parts)
+    if f.cold_start_ms:
+        runs = ", ".join(f"{ms:.0f}" for ms in f.cold_start_ms)
+        yield f"cold starts (ms): {runs}; median {_num(f.cold_start_median)}"
+    if f.cold_start_imports:
+        yield "heaviest imports of a cold start (ms, cumulative): " + ", ".join(
+            f"{name} {ms:.0f}" for name, ms in f.cold_start_imports
+        )
+    if "reason" in f.redis_benchmark:
+        yield f"redis-benchmark: {f.redis_benchmark['reason']}"
+    if f.profile_top:
+        yield (
+            f"worker profile: drain of {f.drain_jobs} jobs under cProfile in "
+            f"{_num(f.profile_drain_s, '.2f')} s; CPU time per thread, top functions by own time:"
+        )
+        yield from ("  " + line for line in f.profile_top)
+    for note in f.notes:
+        yield f"note: {note}"
+    yield "verified: every result checked" if f.verified else "verified: FAILED"

@@ -1,0 +1,43 @@
+"""The phases of a run, in order: each one's failure becomes a note, not the end of the run."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .api import measure_api
+from .cold_start import measure_cold_start
+from .context import Bench
+from .creating import measure_create_job, measure_create_jobs
+from .drain import measure_profile, measure_worker
+from .figures import Figures
+from .progress import say
+from .redis_reference import redis_benchmark
+
+
+def run_phases(bench: Bench) -> Figures:
+    """Every phase in turn on a flushed server where it matters; the figures, complete or not."""
+    f = bench.figures
+    f.redis_benchmark = phase(bench, "redis-benchmark", redis_benchmark, {})
+    bench.admin.flushall()
+    f.create_job = phase(bench, "create_job, one at a time", measure_create_job, None)
+    bench.admin.flushall()
+    expected = phase(bench, "create_jobs, in batches", measure_create_jobs, {})
+    if expected:
+        phase(bench, "drain, then latency", lambda b: measure_worker(b, expected), None)
+    phase(bench, "API in process", measure_api, None)
+    phase(bench, "cold start", measure_cold_start, None)
+    if bench.profile:
+        phase(bench, "drain under cProfile", measure_profile, None)
+    return f
+
+
+def phase(bench: Bench, name: str, measure: Callable[[Bench], Any], fallback: Any) -> Any:
+    """measure(bench), or `fallback` with a note saying why it failed."""
+    say(f"bench: {name}")
+    try:
+        return measure(bench)
+    except Exception as exc:  # noqa: BLE001 - one broken phase must not hide the others
+        bench.figures.notes.append(f"{name}: {type(exc).__name__}: {exc}")
+        say(f"bench: {name} failed: {type(exc).__name__}: {exc}")
+        return fallback

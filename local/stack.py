@@ -1,0 +1,194 @@
+"""`python -m local up`: Redis, N worker processes and `chalice local`, with their logs interleaved.
+
+Ctrl-C or SIGTERM stops, in this order: the workers (SIGTERM: jobs in flight finish or go back
+to PENDING), `chalice local`, then the Redis we started (which writes its append-only file, so
+jobs survive a restart). Every process it started is gone when it returns.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import sys
+from pathlib import Path
+
+from .redis_choice import choose_redis, redacted, remove_state, write_state
+from .redis_part import RunningRedis, StartFailed, add_redis_arguments, say_choice, start_redis
+from .redis_server import LOOPBACK, RedisServerError
+from .supervisor import Child, Supervisor
+from .worker import READY_TEXT
+
+HELP = "start Redis, the workers and the API (chalice local); Ctrl-C stops them all"
+REPO = Path(__file__).resolve().parent.parent
+WORKER_READY_TIMEOUT_S = 30.0
+API_READY_TIMEOUT_S = 60.0
+#: a worker's shutdown timeout, and the margin it gets on top before SIGKILL
+WORKER_SHUTDOWN_S = 8.0
+WORKER_STOP_MARGIN_S = 7.0
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("LOCAL_PORT") or 8000),
+        help="port of the API (default 8000; env LOCAL_PORT)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=int(os.environ.get("LOCAL_WORKERS") or 2),
+        help="worker processes (default 2; 0 runs none; env LOCAL_WORKERS)",
+    )
+    parser.add_argument(
+        "--concurrency", type=int, default=10, help="handler threads per worker (default 10)"
+    )
+    parser.add_argument("--stage", default="dev", help="Chalice stage for chalice local (dev)")
+    parser.add_argument(
+        "--reload", action="store_true", help="let chalice local restart when the code changes"
+    )
+    add_redis_arguments(parser)
+
+
+def child_env(redis_url: str) -> dict[str, str]:
+    return {**os.environ, "JOBS_REDIS_URL": redis_url, "PYTHONUNBUFFERED": "1"}
+
+
+def chalice_argv(port: int, stage: str, reload: bool) -> list[str]:
+    """`chalice local` of this interpreter's environment, listening on loopback only."""
+    script = Path(sys.executable).with_name("chalice")
+    head = [str(script)] if script.exists() else [sys.executable, "-c", _CHALICE_MAIN]
+    return [
+        *head, "local", "--host", LOOPBACK, "--port", str(port), "--stage", stage,
+        "--autoreload" if reload else "--no-autoreload",
+    ]  # fmt: skip
+
+
+_CHALICE_MAIN = "import sys; from chalice.cli import main; sys.exit(main())"
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex((LOOPBACK, port)) == 0
+
+
+def start_workers(sup: Supervisor, args: argparse.Namespace, redis_url: str) -> list[Child]:
+    workers = []
+    for n in range(1, args.workers + 1):
+        argv = [
+            sys.executable, "-m", "local", "worker", "--concurrency", str(args.concurrency),
+            "--shutdown-timeout", str(WORKER_SHUTDOWN_S),
+        ]  # fmt: skip
+        child = Child(
+            f"worker-{n}",
+            argv,
+            env=child_env(redis_url),
+            cwd=str(REPO),
+            ready_text=READY_TEXT,
+            stop_timeout_s=WORKER_SHUTDOWN_S + WORKER_STOP_MARGIN_S,
+        )
+        workers.append(sup.start(child))
+    why = sup.wait_until(
+        lambda: all(w.ready.is_set() for w in workers), workers, WORKER_READY_TIMEOUT_S,
+        "the workers' start",
+    )  # fmt: skip
+    if why:
+        raise StartFailed(f"workers did not start: {why}")
+    return workers
+
+
+def start_api(sup: Supervisor, args: argparse.Namespace, redis_url: str) -> Child:
+    api = sup.start(
+        Child(
+            "api",
+            chalice_argv(args.port, args.stage, args.reload),
+            env=child_env(redis_url),
+            cwd=str(REPO),
+            stop_timeout_s=5.0,
+        )
+    )
+    why = sup.wait_until(
+        lambda: port_in_use(args.port), [api], API_READY_TIMEOUT_S, f"the API on port {args.port}"
+    )
+    if why:
+        raise StartFailed(f"chalice local did not start: {why}")
+    return api
+
+
+def banner(args: argparse.Namespace, redis: RunningRedis, workers: list[Child], api: Child) -> str:
+    base = f"http://{LOOPBACK}:{args.port}"
+    redis_pid = f", pid {redis.pid}" if redis.pid else ""
+    lines = [
+        "the stack is up:",
+        f"  redis     {redacted(redis.url)}  {redis.description}{redis_pid}",
+        *(f"  {w.name:<9} pid {w.pid}, concurrency {args.concurrency}" for w in workers),
+        f"  api       {base}  chalice local, stage {args.stage}, pid {api.pid}",
+        "try it:",
+        f"  curl -s -X POST {base}/maths -H 'content-type: application/json' "
+        """-d '{"a": 2, "b": 3, "op": "math:multiply"}'""",
+        f"  curl -s {base}/maths/<the res of the answer above>",
+        "watch the queues: python -m local status --watch   (in another terminal)",
+        "stop: Ctrl-C",
+    ]
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    sup = Supervisor()
+    sup.install_signal_handlers()
+    if port_in_use(args.port):
+        sup.mux.say(f"port {args.port} is in use; pick another with --port")
+        return 1
+    try:
+        choice = choose_redis(only=args.redis)
+    except RedisServerError as exc:
+        sup.mux.say(f"no Redis to use: {exc}")
+        return 1
+    say_choice(sup.mux, choice)
+    redis: RunningRedis | None = None
+    workers: list[Child] = []
+    api: Child | None = None
+    failed = False
+    try:
+        redis = start_redis(choice, sup, args.data_dir, args.redis_port)
+        for note in redis.notes:
+            sup.mux.say(note)
+        workers = start_workers(sup, args, redis.url)
+        api = start_api(sup, args, redis.url)
+        write_state(args.data_dir, state_of(args, redis, workers, api))
+        sup.mux.say(banner(args, redis, workers, api))
+        died = sup.watch()
+        if died is not None:
+            failed = True
+            sup.mux.say(f"{died.name} exited on its own; stopping the stack")
+    except StartFailed as exc:
+        failed = not sup.stop_requested.is_set()
+        sup.mux.say(str(exc))
+    finally:
+        # workers first (gracefully), then the API, then the Redis we started
+        sup.stop_group(workers)
+        if api is not None:
+            sup.stop_group([api])
+        if redis is not None:
+            redis.stop(sup)
+        remove_state(args.data_dir, os.getpid())
+        sup.mux.say("stopped")
+    return 1 if failed else 0
+
+
+def state_of(
+    args: argparse.Namespace, redis: RunningRedis, workers: list[Child], api: Child
+) -> dict[str, object]:
+    """What `worker`, `status` and the tests read from the stack file."""
+    return {
+        "pid": os.getpid(),
+        "redis_url": redis.url,
+        "api_url": f"http://{LOOPBACK}:{args.port}",
+        "pids": {
+            **({"redis": redis.pid} if redis.pid else {}),
+            **{w.name: w.pid for w in workers},
+            "api": api.pid,
+        },
+    }

@@ -1,0 +1,115 @@
+"""`python -m local worker`: one long-running worker process, or a burst that drains and exits.
+
+It works against JOBS_REDIS_URL, else the Redis of the running local stack, else the default.
+SIGTERM (or Ctrl-C) stops it taking work; jobs in flight finish within the shutdown timeout or
+go back to PENDING for another worker. Nothing is lost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import time
+
+from chalicelib.jobs import JobController, JobsUnavailable, QueueStats
+
+from .redis_choice import redacted, resolve_url
+from .supervisor import Flag
+
+HELP = "run one worker process (until SIGTERM, or with --burst until the queues are empty)"
+#: printed once the worker takes work; `up` waits for it
+READY_TEXT = "worker ready"
+#: how often a burst looks at the queues
+BURST_POLL_S = 0.1
+
+log = logging.getLogger("local.worker")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--queues", help="comma-separated queues, by priority (default: JOBS_QUEUES, else default)"
+    )
+    parser.add_argument(
+        "--concurrency", type=int, help="handler threads (default: JOBS_CONCURRENCY or 10)"
+    )
+    parser.add_argument(
+        "--burst",
+        action="store_true",
+        help="run until no job is PENDING or ACTIVE, then exit (jobs not yet due stay queued)",
+    )
+    parser.add_argument(
+        "--shutdown-timeout",
+        type=float,
+        default=8.0,
+        metavar="S",
+        help="seconds that jobs in flight get to finish on SIGTERM before they go back (default 8)",
+    )
+
+
+def build_controller(args: argparse.Namespace) -> tuple[JobController, str]:
+    """The app's controller (maths handlers registered), and where its Redis URL came from."""
+    from chalicelib.service import build_controller as app_controller  # noqa: PLC0415
+
+    url, source = resolve_url(os.environ)
+    environ = {**os.environ, "JOBS_REDIS_URL": url}
+    if args.queues:
+        environ["JOBS_QUEUES"] = args.queues
+    if args.concurrency is not None:
+        environ["JOBS_CONCURRENCY"] = str(args.concurrency)
+    return app_controller(environ), source
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    controller, source = build_controller(args)
+    settings = controller.settings
+    shown_url = redacted(settings.redis_url)
+    try:
+        controller.ping()
+    except JobsUnavailable as exc:
+        if args.burst:
+            log.error("Redis at %s (from %s) does not answer: %s", shown_url, source, exc)
+            return 1
+        log.warning("Redis at %s does not answer yet (%s); retrying", shown_url, exc)
+    stopping = Flag()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stopping.set())
+    controller.start()
+    print(
+        f"{READY_TEXT}: pid {os.getpid()}, redis {redacted(settings.redis_url)} (from {source}), "
+        f"queues {','.join(settings.queues)}, concurrency {settings.concurrency}",
+        flush=True,
+    )
+    if args.burst:
+        _wait_until_drained(controller, stopping)
+    else:
+        stopping.wait()
+    controller.stop(timeout=args.shutdown_timeout)
+    counters = controller.counters
+    print(
+        f"worker stopped: processed {counters['processed']}, failed {counters['failed']}",
+        flush=True,
+    )
+    return 0
+
+
+def _wait_until_drained(controller: JobController, stopping: Flag) -> None:
+    """Return once the worker's queues hold nothing PENDING or ACTIVE (or on a stop signal)."""
+    while not stopping.wait(BURST_POLL_S):
+        try:
+            stats = controller.queue_stats()
+        except JobsUnavailable as exc:
+            log.warning("Redis does not answer: %s", exc)
+            time.sleep(0.5)
+            continue
+        if drained(stats):
+            left = sum(s.future + s.retrying for s in stats)
+            if left:
+                log.info("burst done; %d jobs wait for a later time (FUTURE or RETRYING)", left)
+            return
+
+
+def drained(stats: list[QueueStats]) -> bool:
+    return all(s.pending == 0 and s.active == 0 for s in stats)

