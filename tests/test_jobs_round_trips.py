@@ -36,9 +36,9 @@ def make(redis_url: str) -> JobController:
 
 
 def test_create_job_and_get_status_are_one_round_trip_each(
-    redis_url: str, round_trips: RoundTrips
+    any_redis_url: str, round_trips: RoundTrips
 ) -> None:
-    c = make(redis_url)
+    c = make(any_redis_url)
     c.create_job("test:ok", {"n": 0})  # the first one also connects and loads the scripts
     before = round_trips.count
     job_id = c.create_job("test:ok", {"n": 1})
@@ -48,9 +48,9 @@ def test_create_job_and_get_status_are_one_round_trip_each(
 
 
 def test_bulk_create_is_one_round_trip_for_many_jobs(
-    redis_url: str, round_trips: RoundTrips
+    any_redis_url: str, round_trips: RoundTrips
 ) -> None:
-    c = make(redis_url)
+    c = make(any_redis_url)
     c.create_job("test:ok", {"n": 0})
     before = round_trips.count
     c.create_jobs([("test:ok", {"n": n}) for n in range(500)])
@@ -58,9 +58,9 @@ def test_bulk_create_is_one_round_trip_for_many_jobs(
 
 
 def test_a_drain_costs_at_most_a_tenth_of_a_round_trip_per_job(
-    redis_url: str, round_trips: RoundTrips
+    any_redis_url: str, round_trips: RoundTrips
 ) -> None:
-    c = make(redis_url)
+    c = make(any_redis_url)
     c.create_jobs([("test:ok", {"n": n}) for n in range(2000)])
     before = round_trips.count
     processed = 0
