@@ -10,6 +10,8 @@ import argparse
 import importlib
 import sys
 
+from chalicelib.jobs import JobError
+
 #: command -> the module that implements it, in the order `--help` lists them
 COMMANDS = {
     "up": "local.stack",
@@ -40,8 +42,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return int(args.run(args))
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args))
+    except JobError as exc:
+        # bad settings or input (JOBS_* variables, a queue name): a message, not a traceback
+        parser.exit(2, f"python -m local {args.command}: {exc}\n")
 
 
 if __name__ == "__main__":

@@ -132,3 +132,26 @@ def test_status_says_when_redis_does_not_answer() -> None:
     done = local_command(f"redis://127.0.0.1:{free_port()}/0", "status", timeout_s=30)
     assert done.returncode == 1
     assert "Redis does not answer" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "extra_env", "message"),
+    [
+        (("status", "--queues", "bad name"), {}, "queue name must match"),
+        (("worker", "--burst"), {"JOBS_CONCURRENCY": "abc"}, "JOBS_CONCURRENCY='abc' is not valid"),
+    ],
+)
+def test_bad_settings_get_a_message_and_exit_code_2_not_a_traceback(
+    redis_url: str, args: tuple[str, ...], extra_env: dict[str, str], message: str
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "local", *args],
+        cwd=REPO,
+        env=clean_env(JOBS_REDIS_URL=redis_url, **extra_env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert message in done.stderr and "Traceback" not in done.stderr
