@@ -190,3 +190,32 @@ def test_drain_with_redis_gone_returns_on_time_and_the_jobs_survive(tmp_path: Pa
         assert c.get_status(job_id).result == 1
     finally:
         server.stop()
+
+
+def test_slow_jobs_are_shared_between_workers_not_hoarded_by_one(any_redis_url: str) -> None:
+    ran_by: dict[int, str] = {}
+
+    def make_worker(name: str) -> JobController:
+        def slow(params: dict) -> JobResult:
+            ran_by[params["n"]] = name
+            time.sleep(0.2)
+            return JobResult(True, res=name)
+
+        c = JobController(any_redis_url, concurrency=2)
+        c.add_handler("test:slow", slow)
+        return c
+
+    first, second = make_worker("first"), make_worker("second")
+    ids = first.create_jobs([("test:slow", {"n": n}) for n in range(4)])
+    first.start()
+    wait_for_state(first, ids[0], JobState.COMPLETED)  # the first worker has learnt the pace
+    more = first.create_jobs([("test:slow", {"n": n}) for n in range(4, 16)])
+    second.start()
+    try:
+        for job_id in more:
+            wait_for_state(first, job_id, JobState.COMPLETED, timeout_s=15)
+    finally:
+        first.stop(timeout=1)
+        second.stop(timeout=1)
+    later = [ran_by[n] for n in range(4, 16)]
+    assert later.count("second") >= 4, f"the second worker ran only {later.count('second')} of 12"

@@ -33,6 +33,8 @@ Handler = Callable[[dict], JobResult]
 
 #: most jobs taken in one dequeue call
 BATCH_MAX = 200
+#: a worker holds, beyond its running jobs, about this many seconds of work (see prefetch())
+PREFETCH_WINDOW_S = 0.05
 #: maintenance (recover, forward) at least this often, and trimming this often
 MAINTENANCE_INTERVAL_S = 5.0
 TRIM_INTERVAL_S = 60.0
@@ -86,7 +88,8 @@ class Worker:
         self.settings = settings
         self.queues = settings.queues
         self.clock = clock
-        self.capacity = max(2 * settings.concurrency, BATCH_MAX)
+        #: how long a handler runs, on average (an exponential moving average); None: unknown yet
+        self._mean_run_s: float | None = None
         self.counters = Counters()
         self._held: dict[str, Held] = {}
         self._ready: queue_module.SimpleQueue[Held | None] = queue_module.SimpleQueue()
@@ -167,16 +170,32 @@ class Worker:
             if woken_for is not None and should_stop():
                 self.store.wake(woken_for)
 
+    def prefetch(self) -> int:
+        """How many jobs to hold beyond those running: about PREFETCH_WINDOW_S of work.
+
+        Quick jobs come in batches of up to BATCH_MAX (a round trip per batch, not per job);
+        slow ones are taken only as threads free up, so they stay PENDING for other workers
+        instead of waiting, ACTIVE, behind this worker's running jobs."""
+        concurrency = self.settings.concurrency
+        mean_s = self._mean_run_s
+        if mean_s is None:
+            return concurrency
+        return min(BATCH_MAX, int(concurrency * PREFETCH_WINDOW_S / max(mean_s, 1e-6)))
+
     def _wait_for_room(self, should_stop: Callable[[], bool], deadline: float | None) -> int:
-        """Block until the worker holds few enough jobs that a batch is worth taking."""
-        low_water = self.capacity // 2
+        """Block until the worker holds few enough jobs that a batch is worth taking; return
+        how many to take."""
         with self._room:
-            while self._unfinished > low_water and not should_stop():
+            while not should_stop():
+                prefetch = self.prefetch()
+                room = self.settings.concurrency + prefetch - self._unfinished
+                if room >= max(1, prefetch // 2):
+                    return room
                 timeout = 0.1 if deadline is None else min(0.1, deadline - time.monotonic())
                 if timeout <= 0:
                     return 0
                 self._room.wait(timeout)
-            return self.capacity - self._unfinished
+            return 0
 
     def _dequeue(self, room: int, should_stop: Callable[[], bool]) -> bool:
         """Take up to `room` jobs across the queues, in order; True when any were taken."""
@@ -244,7 +263,7 @@ class Worker:
             job.started = time.monotonic()
             job.deadline = job.started + float(job.record.get("timeout") or self.settings.timeout)
             outcome = self.execute(job)
-            self._finish(job, outcome)
+            self._finish(job, outcome, time.monotonic() - job.started)
             if self._surplus:
                 with self._lock:
                     if self._surplus:
@@ -283,9 +302,12 @@ class Worker:
         base = min(self.settings.backoff_max, self.settings.backoff * 2 ** min(retried, 30))
         return base * random.uniform(0.75, 1.25)
 
-    def _finish(self, job: Held, outcome: Outcome | None) -> None:
+    def _finish(self, job: Held, outcome: Outcome | None, ran_s: float | None = None) -> None:
         with self._lock:
             self._unfinished -= 1
+            if ran_s is not None:
+                mean_s = self._mean_run_s
+                self._mean_run_s = ran_s if mean_s is None else mean_s + 0.1 * (ran_s - mean_s)
             if not job.finished:
                 job.finished = True
                 if outcome is not None and not job.abandoned:
