@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -17,12 +18,15 @@ class RoundTrips:
 
 @pytest.fixture
 def round_trips(monkeypatch: pytest.MonkeyPatch) -> Iterator[RoundTrips]:
-    """Counts every request sent to Redis (a pipeline's commands go out as one)."""
+    """Counts every request sent to Redis (a pipeline's commands go out as one) by this test's
+    thread and the threads it starts; workers left waiting by earlier tests do not count."""
     counter = RoundTrips()
     send = redis.connection.Connection.send_packed_command
+    earlier = {t.ident for t in threading.enumerate()} - {threading.get_ident()}
 
     def counting_send(self: redis.connection.Connection, *args: object, **kwargs: object) -> None:
-        counter.count += 1
+        if threading.get_ident() not in earlier:
+            counter.count += 1
         send(self, *args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(redis.connection.Connection, "send_packed_command", counting_send)
