@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +25,7 @@ from .redis_choice import (
     shown,
     write_state,
 )
-from .redis_server import LOOPBACK, RedisServer, RedisServerError, free_port, ping
+from .redis_server import LOOPBACK, RedisServer, RedisServerError, free_port, ping, port_is_free
 from .supervisor import Child, LogMux, Supervisor
 
 HELP = "run only the Redis part (JOBS_REDIS_URL, Docker or redis-server) in the foreground"
@@ -94,19 +93,10 @@ def pick_port(requested: int | None) -> tuple[int, str | None]:
     """The port for the Redis we start, and a note when it is not the one asked for."""
     if requested:
         return requested, None
-    if _bindable(DEFAULT_REDIS_PORT):
+    if port_is_free(DEFAULT_REDIS_PORT):
         return DEFAULT_REDIS_PORT, None
     port = free_port()
     return port, f"port {DEFAULT_REDIS_PORT} is taken, so Redis listens on {port}"
-
-
-def _bindable(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind((LOOPBACK, port))
-        except OSError:
-            return False
-    return True
 
 
 def start_redis(
@@ -117,7 +107,7 @@ def start_redis(
         assert choice.url is not None
         return RunningRedis(choice.url, choice.describe())
     port, note = pick_port(port)
-    if not _bindable(port):
+    if not port_is_free(port):
         # a Redis already there would answer our PING and be taken for ours
         raise StartFailed(f"port {port} is in use; pick another with --redis-port")
     running = RunningRedis(loopback_url(port), choice.describe(), notes=[note] if note else [])

@@ -56,7 +56,8 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _bindable(port: int) -> bool:
+def port_is_free(port: int) -> bool:
+    """True when nothing listens on this loopback port (we could bind it)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         try:
             sock.bind((LOOPBACK, port))
@@ -70,7 +71,7 @@ def free_cluster_port() -> int:
     rng = random.Random()
     for _ in range(200):
         port = rng.randrange(20000, 55000)
-        if _bindable(port) and _bindable(port + 10000):
+        if port_is_free(port) and port_is_free(port + 10000):
             return port
     raise RedisServerError("found no free pair of ports for a cluster node")
 
