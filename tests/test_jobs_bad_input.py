@@ -161,3 +161,23 @@ def test_redis_that_dies_mid_way_raises_jobs_unavailable() -> None:
         assert time.monotonic() - started < 4.0
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://127.0.0.1:{port}/0?cluster=true",
+        "http://127.0.0.1:{port}/0",
+        "redis://127.0.0.1:{port}/not-a-db",
+    ],
+    ids=["cluster-down", "not-redis-scheme", "bad-db"],
+)
+def test_unusable_redis_settings_raise_jobs_unavailable(url: str) -> None:
+    c = JobController(url.format(port=free_port()))
+    c.add_handler("math:multiply", lambda p: JobResult(True))
+    started = time.monotonic()
+    with pytest.raises(JobsUnavailable):
+        c.create_job("math:multiply", {"a": 1})
+    with pytest.raises(JobsUnavailable):
+        c.get_status(f"default@{uuid.uuid4()}")
+    assert time.monotonic() - started < 4.0

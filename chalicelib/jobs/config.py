@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis
 from redis.backoff import NoBackoff
+from redis.exceptions import RedisClusterException, RedisError
 from redis.retry import Retry
 
 from .model import InvalidJob, JobsUnavailable, check_queue_name
@@ -138,7 +139,8 @@ def secret_credentials(secret_id: str) -> Credentials:
 def make_client(
     settings: Settings, *, command_timeout_s: float = COMMAND_TIMEOUT_S
 ) -> redis.Redis | redis.RedisCluster:
-    """A Redis or RedisCluster client for the settings; connects lazily, on its first command."""
+    """A Redis or RedisCluster client for the settings. A plain client connects on its first
+    command; a cluster client at once. Raises JobsUnavailable when that fails."""
     url, cluster_in_url = split_cluster_flag(settings.redis_url)
     options: dict[str, Any] = {
         "socket_connect_timeout": CONNECT_TIMEOUT_S,
@@ -150,6 +152,12 @@ def make_client(
         options["password"] = password
         if username:
             options["username"] = username
-    if settings.cluster or (settings.cluster is None and cluster_in_url):
-        return redis.RedisCluster.from_url(url, **options)
-    return redis.Redis.from_url(url, retry=Retry(NoBackoff(), 1), **options)
+    try:
+        if settings.cluster or (settings.cluster is None and cluster_in_url):
+            # RedisCluster connects here, to learn the slots: an error is Redis being away
+            return redis.RedisCluster.from_url(url, **options)
+        return redis.Redis.from_url(url, retry=Retry(NoBackoff(), 1), **options)
+    except (RedisError, RedisClusterException) as exc:
+        raise JobsUnavailable(f"Redis is unavailable: {exc}") from exc
+    except ValueError as exc:
+        raise JobsUnavailable(f"the Redis URL is not usable: {exc}") from exc
