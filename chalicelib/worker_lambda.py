@@ -1,11 +1,11 @@
 """The worker Lambda: drain the queues for the time the invocation has left, then report.
 
-`drain(budget)` itself stops taking work at its budget and hands back whatever is unfinished, so
-nothing has to wait for a job's timeout after it returns. What the invocation keeps in reserve is
-the time for what follows the drain: the hand-back's writes, one stats round trip per queue and
-the metrics line, with room for a slow Redis (its commands time out after two seconds). A job
-handed back is PENDING again at once and the next invocation takes it first, so jobs should be
-much shorter than the worker's budget (keep JOBS_TIMEOUT_S well under its lambda_timeout).
+The drain takes jobs only while one could still run to its timeout (JOBS_TIMEOUT_S) before the
+invocation's budget ends, then lets the jobs in flight finish; a job that overruns its timeout
+fails that attempt as anywhere else. What the invocation keeps in reserve is the time for what
+follows the drain: the hand-back's writes, one stats round trip per queue and the metrics line,
+with room for a slow Redis (its commands time out after two seconds). So JOBS_TIMEOUT_S should be
+well under the worker's lambda_timeout: the worker takes no new job in its last JOBS_TIMEOUT_S.
 """
 
 from __future__ import annotations
@@ -41,6 +41,25 @@ def drain_budget_s(remaining_s: float, reserve_s: float = RESERVE_S) -> float:
     return budget_s if budget_s >= MIN_BUDGET_S else 0.0
 
 
+def drain_within(controller: JobController, budget_s: float) -> int:
+    """Drain for `budget_s` seconds in all, taking jobs only while one could still run to its
+    timeout before the budget ends, then letting those in flight finish.
+
+    When the budget cannot hold even one job timeout (a function timeout too short for
+    JOBS_TIMEOUT_S), the drain takes jobs for the whole budget and hands back what is still
+    running at its end, to run again elsewhere."""
+    job_timeout_s = controller.settings.timeout
+    if budget_s > job_timeout_s:
+        return controller.drain(budget_s - job_timeout_s, finish_within=job_timeout_s)
+    log.warning(
+        "a drain of %.1fs cannot hold a job timeout of %.1fs: raise the function's timeout "
+        "or lower JOBS_TIMEOUT_S",
+        budget_s,
+        job_timeout_s,
+    )
+    return controller.drain(budget_s)
+
+
 def run_worker(
     controller: JobController,
     context: LambdaContext,
@@ -53,7 +72,7 @@ def run_worker(
     budget_s = drain_budget_s(context.get_remaining_time_in_millis() / 1000)
     failed_before = controller.counters["failed"]
     started = time.monotonic()
-    processed = controller.drain(budget_s) if budget_s else 0
+    processed = drain_within(controller, budget_s) if budget_s else 0
     drain_s = time.monotonic() - started
     failed = controller.counters["failed"] - failed_before
     stats = _queue_stats(controller)

@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisClusterException, RedisError
+from redis.exceptions import ConnectionError, RedisClusterException, RedisError
 from redis.retry import Retry
 
 from .model import InvalidJob, JobsUnavailable, check_queue_name
@@ -137,14 +137,23 @@ def secret_credentials(secret_id: str) -> Credentials:
 
 
 def make_client(
-    settings: Settings, *, command_timeout_s: float = COMMAND_TIMEOUT_S
+    settings: Settings, *, blocking_wait_s: float = 0.0, retry: bool = True
 ) -> redis.Redis | redis.RedisCluster:
     """A Redis or RedisCluster client for the settings. A plain client connects on its first
-    command; a cluster client at once. Raises JobsUnavailable when that fails."""
+    command; a cluster client at once. Raises JobsUnavailable when that fails.
+
+    A command that gets no answer within COMMAND_TIMEOUT_S (plus `blocking_wait_s`, for a
+    client that makes blocking waits) fails, and is never sent again: a hung Redis is reported
+    in about two seconds, and a script is never run twice because its answer was late. With
+    `retry`, a command whose connection broke (a stale pooled connection) is sent once more.
+    A cluster client spends a second timeout relearning the slots after a first one, so each
+    of its timeouts is half as long."""
     url, cluster_in_url = split_cluster_flag(settings.redis_url)
+    cluster = bool(settings.cluster or (settings.cluster is None and cluster_in_url))
+    command_timeout_s = COMMAND_TIMEOUT_S / 2 if cluster else COMMAND_TIMEOUT_S
     options: dict[str, Any] = {
         "socket_connect_timeout": CONNECT_TIMEOUT_S,
-        "socket_timeout": command_timeout_s,
+        "socket_timeout": command_timeout_s + blocking_wait_s,
         "health_check_interval": 30,
     }
     if settings.secret_id:
@@ -153,10 +162,17 @@ def make_client(
         if username:
             options["username"] = username
     try:
-        if settings.cluster or (settings.cluster is None and cluster_in_url):
-            # RedisCluster connects here, to learn the slots: an error is Redis being away
-            return redis.RedisCluster.from_url(url, **options)
-        return redis.Redis.from_url(url, retry=Retry(NoBackoff(), 1), **options)
+        if cluster:
+            # RedisCluster retries timeouts too, whatever the Retry says: so no retry at all.
+            # After a timeout it relearns the slots from its startup nodes: only the URL's (a
+            # configuration endpoint, on ElastiCache), not every node, one timeout each.
+            # It connects here, to learn the slots: an error is Redis being away.
+            return redis.RedisCluster.from_url(
+                url, retry=Retry(NoBackoff(), 0), dynamic_startup_nodes=False, **options
+            )
+        retries = 1 if retry else 0
+        options["retry"] = Retry(NoBackoff(), retries, supported_errors=(ConnectionError,))
+        return redis.Redis.from_url(url, **options)
     except (RedisError, RedisClusterException) as exc:
         raise JobsUnavailable(f"Redis is unavailable: {exc}") from exc
     except ValueError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -11,12 +12,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from .config import COMMAND_TIMEOUT_S, Settings, make_client, settings_from_env
+from .config import Settings, make_client, settings_from_env
 from .model import (
     InvalidJob,
     JobNotFound,
     JobState,
     JobStatus,
+    JobsUnavailable,
     QueueStats,
     UnknownJobType,
     check_queue_name,
@@ -29,6 +31,8 @@ from .worker import MAINTENANCE_INTERVAL_S, Handler, Worker
 log = logging.getLogger("chalicelib.jobs")
 
 KickCallback = Callable[[str], None]
+#: create_jobs enqueues atomically in one script call: this bounds how long it holds Redis
+MAX_JOBS_PER_CALL = 10_000
 
 
 class JobController:
@@ -109,10 +113,12 @@ class JobController:
         """The worker, with its own client whose timeout outlasts a blocking wait for work."""
         with self._lock:
             if self._worker is None:
-                client = make_client(
-                    self.settings, command_timeout_s=MAINTENANCE_INTERVAL_S + COMMAND_TIMEOUT_S
+                # no automatic resend: a dequeue whose answer was lost would strand its batch
+                client = make_client(self.settings, retry=False)
+                blocking = make_client(
+                    self.settings, blocking_wait_s=MAINTENANCE_INTERVAL_S, retry=False
                 )
-                self._worker_store = Store(client, self.settings.key_prefix)
+                self._worker_store = Store(client, self.settings.key_prefix, blocking)
                 self._worker = Worker(self._worker_store, self._handlers, self.settings, self.clock)
             return self._worker
 
@@ -175,6 +181,12 @@ class JobController:
     ) -> list[str]:
         """Enqueue many jobs of one queue atomically, in one round trip; return their ids."""
         check_queue_name(queue)
+        jobs = list(jobs)
+        if len(jobs) > MAX_JOBS_PER_CALL:
+            raise InvalidJob(
+                f"{len(jobs)} jobs in one call; at most {MAX_JOBS_PER_CALL} (one script must "
+                "not hold Redis for long)"
+            )
         now = self.clock()
         run_at = self._run_at(now, process_in, process_at)
         retries = self._check_max_retry(max_retry)
@@ -243,6 +255,8 @@ class JobController:
             self._kick(queue)
         except Exception:  # noqa: BLE001 - the job is enqueued; a failed kick only delays it
             log.exception("kicking a worker for queue %s failed", queue)
+            with contextlib.suppress(JobsUnavailable):
+                self.store.clear_kick(queue)  # so that the next enqueue tries again
 
     # -- read ----------------------------------------------------------------------------------
 
@@ -316,15 +330,25 @@ class JobController:
             self._started = False
         self._worker.close()
 
-    def drain(self, time_budget: float) -> int:
-        """Run jobs for at most `time_budget` seconds (waiting on Redis while the queues are
-        empty), then hand back what is unfinished. Returns how many jobs it processed."""
+    def drain(self, time_budget: float, *, finish_within: float | None = None) -> int:
+        """Take and run jobs for `time_budget` seconds (waiting on Redis while the queues are
+        empty), then give the jobs in flight `finish_within` more seconds before handing what is
+        unfinished back to PENDING. Returns how many jobs it processed.
+
+        Without `finish_within`, everything happens within `time_budget`: the last fifth of it
+        (at most 0.4 s) is left for jobs in flight. A Lambda passes its job timeout as
+        `finish_within`, so that it takes no job it could not let run to its timeout."""
         worker = self._worker_side()
         before = worker.counters.processed
-        deadline = time.monotonic() + max(0.0, time_budget)
-        grace_s = min(0.4, time_budget * 0.2)
-        worker.run(lambda: False, deadline - grace_s)
-        worker.hand_back(max(0.0, deadline - time.monotonic()))
+        started = time.monotonic()
+        if finish_within is None:
+            grace_s = min(0.4, max(0.0, time_budget) * 0.2)
+            fetch_until, finish_until = started + time_budget - grace_s, started + time_budget
+        else:
+            fetch_until = started + max(0.0, time_budget)
+            finish_until = fetch_until + max(0.0, finish_within)
+        worker.run(lambda: False, fetch_until)
+        worker.hand_back(max(0.0, finish_until - time.monotonic()))
         return worker.counters.processed - before
 
     @property

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any, TypeVar
 
 import redis
-from redis.exceptions import NoScriptError, RedisClusterException, RedisError
+from redis.exceptions import DataError, NoScriptError, RedisClusterException, RedisError
 
 from .model import JobsUnavailable, QueueStats
 
@@ -37,6 +38,8 @@ SCRIPT_NAMES = (
 
 #: at most this many jobs per forward / recover / trim call, so no script blocks Redis for long
 MAINTENANCE_BATCH = 1000
+#: a maintenance pass trims for at most this long (a batch of deletions takes a millisecond or two)
+TRIM_BUDGET_S = 0.1
 LEASE_LOST_ERROR = "lease expired: the worker died or lost Redis while the job ran"
 
 
@@ -89,8 +92,16 @@ class Store:
 
     _sources: dict[str, str] | None = None
 
-    def __init__(self, client: redis.Redis | redis.RedisCluster, prefix: str = "jobs") -> None:
+    def __init__(
+        self,
+        client: redis.Redis | redis.RedisCluster,
+        prefix: str = "jobs",
+        blocking_client: redis.Redis | redis.RedisCluster | None = None,
+    ) -> None:
+        """`blocking_client` serves the blocking wait for work: its socket timeout must outlast
+        the wait, while `client` keeps a short one so that a hung Redis is noticed quickly."""
         self.client = client
+        self.blocking_client = blocking_client or client
         self.prefix = prefix
         self._keys: dict[str, QueueKeys] = {}
         self._known_queues: set[str] = set()
@@ -127,6 +138,8 @@ class Store:
             except NoScriptError:
                 self._load_scripts()
                 return call()
+        except DataError:
+            raise  # a value redis-py cannot send: a bug in the caller, not Redis being away
         except (RedisError, RedisClusterException) as exc:
             raise JobsUnavailable(f"Redis is unavailable: {exc}") from exc
 
@@ -167,6 +180,11 @@ class Store:
         kick = self._guard(enqueue_and_record_queue)
         self._known_queues.add(queue)
         return bool(kick)
+
+    def clear_kick(self, queue: str) -> None:
+        """Forget the kick debounce of a queue (its kick failed: the next enqueue tries again)."""
+        key = self.keys(queue).kick
+        self._guard(lambda: self.client.delete(key))
 
     def get(self, queue: str, job_id: str) -> str | None:
         k = self.keys(queue)
@@ -230,37 +248,33 @@ class Store:
         now: float,
         day: str,
         *,
-        trim: bool,
         failed_keep_since: float,
         failed_keep_count: int,
     ) -> tuple[int, int, int]:
-        """Recover expired leases, forward due jobs and (when `trim`) trim, in one round trip.
+        """Recover expired leases, forward due jobs and trim, in one round trip; while a trim
+        deletes a full batch, trim again (for at most TRIM_BUDGET_S).
 
         Returns (recovered, forwarded, trimmed).
         """
         k = self.keys(queue)
+        trim_keys = (k.job, k.completed, k.failed)
+        trim_args = (now, failed_keep_since, failed_keep_count, MAINTENANCE_BATCH)
         calls: list[tuple[str, Sequence[str], Sequence[Any]]] = [
             (
                 "recover",
                 (k.job, k.lease, k.retry, k.failed, k.stats),
                 (now, MAINTENANCE_BATCH, now, day, LEASE_LOST_ERROR),
             ),
-            (
-                "forward",
-                (k.job, k.scheduled, k.retry, k.pending, k.wake),
-                (now, MAINTENANCE_BATCH),
-            ),
+            ("forward", (k.job, k.scheduled, k.retry, k.pending, k.wake), (now, MAINTENANCE_BATCH)),
+            ("trim", trim_keys, trim_args),
         ]
-        if trim:
-            calls.append(
-                (
-                    "trim",
-                    (k.job, k.completed, k.failed),
-                    (now, failed_keep_since, failed_keep_count, MAINTENANCE_BATCH),
-                )
-            )
         replies = self._guard(lambda: self._pipeline_evals(calls))
-        return int(replies[0]), int(replies[1]), int(replies[2]) if trim else 0
+        trimmed = deleted = int(replies[2])
+        budget_ends = time.monotonic() + TRIM_BUDGET_S
+        while deleted >= MAINTENANCE_BATCH and time.monotonic() < budget_ends:
+            deleted = int(self._guard(lambda: self._eval("trim", trim_keys, trim_args)))
+            trimmed += deleted
+        return int(replies[0]), int(replies[1]), trimmed
 
     def stats(self, queue: str, now: float) -> QueueStats:
         k = self.keys(queue)
@@ -289,7 +303,7 @@ class Store:
         timeout_s = max(0.01, round(timeout_s, 3))
         names = queues[:1] if isinstance(self.client, redis.RedisCluster) else queues
         wake_keys = {self.keys(q).wake: q for q in names}
-        popped = self._guard(lambda: self.client.blpop(list(wake_keys), timeout=timeout_s))
+        popped = self._guard(lambda: self.blocking_client.blpop(list(wake_keys), timeout=timeout_s))
         if popped is None:
             return None
         key = popped[0].decode() if isinstance(popped[0], bytes) else popped[0]

@@ -35,12 +35,13 @@ Handler = Callable[[dict], JobResult]
 BATCH_MAX = 200
 #: a worker holds, beyond its running jobs, about this many seconds of work (see prefetch())
 PREFETCH_WINDOW_S = 0.05
-#: maintenance (recover, forward) at least this often, and trimming this often
+#: maintenance (recover, forward, trim) at least this often
 MAINTENANCE_INTERVAL_S = 5.0
-TRIM_INTERVAL_S = 60.0
 #: a flush waits up to this long for up to this many outcomes while more jobs are running
 FLUSH_LINGER_S = 0.002
 FLUSH_BATCH = 100
+#: longest error message kept per attempt
+ERROR_MAX_CHARS = 2000
 #: after Redis errors, wait this long before the next try
 REDIS_RETRY_S = 0.5
 #: when handing back, outcomes still unwritten after this long are left to lease recovery
@@ -58,8 +59,10 @@ class Held:
     started: float = 0.0
     deadline: float = 0.0
     finished: bool = False
-    #: its lease was handed back or its timeout passed: whatever the handler returns is dropped
+    #: handed back to PENDING: whatever the handler returns is dropped
     abandoned: bool = False
+    #: failed for overrunning its timeout; its thread retires when the handler returns
+    overran: bool = False
 
 
 @dataclass
@@ -67,6 +70,20 @@ class Counters:
     processed: int = 0
     failed: int = 0
     lost: int = 0
+
+
+def error_text(value: object) -> str:
+    """Text safe to store: any object, shown without raising, valid UTF-8, bounded in size."""
+    try:
+        text = str(value)
+    except Exception:  # noqa: BLE001 - an object whose str() fails still gets a message
+        text = f"<{type(value).__name__} that cannot be shown>"
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text if len(text) <= ERROR_MAX_CHARS else text[:ERROR_MAX_CHARS] + "..."
+
+
+def describe_error(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {error_text(exc)}"
 
 
 def day_of(now: float) -> str:
@@ -100,11 +117,9 @@ class Worker:
         self._unfinished = 0
         self._executors = 0
         self._executor_serial = 0
-        self._surplus = 0
         self._closed = threading.Event()
         self._threads: list[threading.Thread] = []
         self._next_maintenance = 0.0
-        self._next_trim = 0.0
         self._next_due: float | None = None
         self._fetching = threading.Lock()
         self._writing = 0
@@ -118,6 +133,8 @@ class Worker:
             if self._threads:
                 return
             self._closed = threading.Event()
+            # a fresh queue: the old one may still hold stop markers of stuck threads
+            self._ready = queue_module.SimpleQueue()
             for _ in range(self.settings.concurrency):
                 self._spawn_executor()
             for target, name in ((self._flush_loop, "flush"), (self._heartbeat_loop, "heartbeat")):
@@ -167,8 +184,9 @@ class Worker:
             wait_s = min(wait_s, deadline - time.monotonic())
         if wait_s > 0 and not should_stop():
             woken_for = self.store.wait_for_work(self.queues, wait_s)
-            if woken_for is not None and should_stop():
-                self.store.wake(woken_for)
+            past_deadline = deadline is not None and time.monotonic() >= deadline
+            if woken_for is not None and (should_stop() or past_deadline):
+                self.store.wake(woken_for)  # not ours to act on: for the next idle worker
 
     def prefetch(self) -> int:
         """How many jobs to hold beyond those running: about PREFETCH_WINDOW_S of work.
@@ -230,14 +248,12 @@ class Worker:
         return Held(record["id"], queue, token, record)
 
     def maintain(self, now: float) -> None:
-        """Recover expired leases and forward due jobs in every queue; trim now and then."""
-        trim = now >= self._next_trim
+        """Recover expired leases, forward due jobs and trim expired ones, in every queue."""
         for queue in self.queues:
             recovered, forwarded, trimmed = self.store.maintain(
                 queue,
                 now,
                 day_of(now),
-                trim=trim,
                 failed_keep_since=now - self.settings.failed_retention,
                 failed_keep_count=self.settings.failed_max,
             )
@@ -247,8 +263,6 @@ class Worker:
                 log.debug("queue %s: forwarded %d, trimmed %d", queue, forwarded, trimmed)
         self._next_maintenance = now + MAINTENANCE_INTERVAL_S
         self._next_due = None
-        if trim:
-            self._next_trim = now + TRIM_INTERVAL_S
 
     # -- execute -------------------------------------------------------------------------------
 
@@ -257,19 +271,27 @@ class Worker:
             job = self._ready.get()
             if job is None:
                 return
-            if job.abandoned:
-                self._finish(job, None)
+            if not self._begin(job):
                 continue
+            try:
+                outcome = self.execute(job)
+            except BaseException as exc:  # noqa: BLE001 - no job may take its thread down
+                log.exception("running %s failed outside its handler", job.job_id)
+                outcome = self._failure(job, "retry", describe_error(exc))
+            if self._finish(job, outcome, time.monotonic() - job.started):
+                return
+
+    def _begin(self, job: Held) -> bool:
+        """Mark the job started, unless it was handed back before it could start."""
+        with self._lock:
+            if job.abandoned:
+                self._unfinished -= 1
+                job.finished = True
+                self._room.notify()
+                return False
             job.started = time.monotonic()
             job.deadline = job.started + float(job.record.get("timeout") or self.settings.timeout)
-            outcome = self.execute(job)
-            self._finish(job, outcome, time.monotonic() - job.started)
-            if self._surplus:
-                with self._lock:
-                    if self._surplus:
-                        self._surplus -= 1
-                        self._executors -= 1
-                        return
+            return True
 
     def execute(self, job: Held) -> Outcome:
         """Run the job's handler and say how the attempt ended. Never raises."""
@@ -279,12 +301,12 @@ class Worker:
             return self._failure(job, "retry", f"no handler for job type {record['type']!r}")
         try:
             result = handler(json.loads(record["params"]))
-        except Exception as exc:  # noqa: BLE001 - any error of a handler is a failed attempt
-            return self._failure(job, "retry", f"{type(exc).__name__}: {exc}")
+        except BaseException as exc:  # noqa: BLE001 - any error of a handler is a failed attempt
+            return self._failure(job, "retry", describe_error(exc))
         if not isinstance(result, JobResult):
             return self._failure(job, "fail", f"handler returned {type(result).__name__}")
         if not result.success:
-            return self._failure(job, "fail", result.msg or "the handler reported failure")
+            return self._failure(job, "fail", error_text(result.msg or "the handler failed"))
         try:
             payload = json.dumps(result.res, allow_nan=False, separators=(",", ":"))
         except (TypeError, ValueError) as exc:
@@ -302,21 +324,26 @@ class Worker:
         base = min(self.settings.backoff_max, self.settings.backoff * 2 ** min(retried, 30))
         return base * random.uniform(0.75, 1.25)
 
-    def _finish(self, job: Held, outcome: Outcome | None, ran_s: float | None = None) -> None:
+    def _finish(self, job: Held, outcome: Outcome, ran_s: float) -> bool:
+        """Queue the outcome for writing. True when this thread must retire: its job overran
+        its timeout and a fresh thread already took its place."""
         with self._lock:
+            mean_s = self._mean_run_s
+            self._mean_run_s = ran_s if mean_s is None else mean_s + 0.1 * (ran_s - mean_s)
+            if job.overran:
+                self._executors -= 1
+                log.info("dropped the late outcome of %s: it overran its timeout", job.job_id)
+                return True
             self._unfinished -= 1
-            if ran_s is not None:
-                mean_s = self._mean_run_s
-                self._mean_run_s = ran_s if mean_s is None else mean_s + 0.1 * (ran_s - mean_s)
-            if not job.finished:
-                job.finished = True
-                if outcome is not None and not job.abandoned:
-                    self._outcomes.append((job, outcome))
-                    self._outcome_ready.notify()
-                elif outcome is not None:
-                    log.info("dropped the late outcome of %s: it was handed back", job.job_id)
-                    self._held.pop(job.job_id, None)
+            job.finished = True
+            if job.abandoned:
+                log.info("dropped the late outcome of %s: it was handed back", job.job_id)
+                self._held.pop(job.job_id, None)
+            else:
+                self._outcomes.append((job, outcome))
+                self._outcome_ready.notify()
             self._room.notify()
+            return False
 
     # -- flush ---------------------------------------------------------------------------------
 
@@ -324,6 +351,8 @@ class Worker:
         while True:
             with self._lock:
                 while not self._outcomes:
+                    if closed.is_set():
+                        return
                     self._outcome_ready.wait()
                 # While more jobs are about to finish, gather them: one write for many.
                 linger_until = time.monotonic() + FLUSH_LINGER_S
@@ -374,6 +403,13 @@ class Worker:
                         break
                     log.warning("cannot write %d outcomes yet: %s", len(items), exc)
                     time.sleep(REDIS_RETRY_S)
+                except Exception:
+                    # A bug, not an outage: retrying cannot help. The jobs are let go and their
+                    # leases expire, so they run again.
+                    log.exception(
+                        "cannot write %d outcomes; lease recovery will rerun them", len(items)
+                    )
+                    break
             self._count(items, codes)
 
     def _count(self, items: list[tuple[Held, Outcome]], codes: Sequence[int]) -> None:
@@ -403,25 +439,27 @@ class Worker:
                     log.warning("cannot extend leases: %s", exc)
 
     def fail_overruns(self) -> None:
-        """A handler past its timeout fails its attempt now; a fresh thread takes its place."""
+        """A handler past its timeout fails its attempt now and frees its slot; a fresh thread
+        takes its place, and the stuck one retires when (if ever) its handler returns."""
         now = time.monotonic()
         with self._lock:
-            late = [
-                j
-                for j in self._held.values()
-                if j.started and not j.finished and not j.abandoned and now > j.deadline
-            ]
-        for job in late:
-            timeout = float(job.record.get("timeout") or self.settings.timeout)
-            outcome = self._failure(job, "retry", f"timed out after {timeout:g}s")
-            with self._lock:
-                job.abandoned = True
-                job.finished = True
-                self._outcomes.append((job, outcome))
+            for job in list(self._held.values()):
+                if not job.started or job.finished or job.abandoned or now <= job.deadline:
+                    continue
+                timeout = float(job.record.get("timeout") or self.settings.timeout)
+                job.overran = job.finished = True
+                self._outcomes.append(
+                    (job, self._failure(job, "retry", f"timed out after {timeout:g}s"))
+                )
                 self._outcome_ready.notify()
-                self._surplus += 1
+                self._unfinished -= 1
+                self._room.notify()
                 self._spawn_executor()
-            log.warning("job %s overran its %gs timeout", job.job_id, timeout)
+                stuck = self._executors - self.settings.concurrency
+                log.warning(
+                    "job %s overran its %gs timeout; %d handler threads are stuck",
+                    job.job_id, timeout, stuck,
+                )  # fmt: skip
 
     def extend_leases(self) -> None:
         with self._lock:
@@ -484,3 +522,4 @@ class Worker:
                 self._ready.put(None)
             self._executors = 0
             self._threads.clear()
+            self._outcome_ready.notify_all()

@@ -25,6 +25,7 @@ for i = 4, #ARGV, 5 do
     processed = processed + 1
     if kind == 'done' then
       code = 6
+      rec.error = nil  -- the errors of earlier attempts stay in rec.errors
       rec.result = payload
       rec.completed_at = now
       rec.expires_at = now + retention

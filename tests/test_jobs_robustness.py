@@ -1,0 +1,185 @@
+"""What a careless handler, a hung Redis or a heavy load must not do to a worker: lose jobs, stop
+it, or hold the API past its two seconds."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from chalicelib.jobs import InvalidJob, JobController, JobResult, JobState, JobsUnavailable
+from chalicelib.jobs.controller import MAX_JOBS_PER_CALL
+from local.redis_server import LOOPBACK, RedisServer
+from tests.jobs_helpers import all_keys, wait_for_state
+
+
+class Unprintable(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("no text for you")
+
+
+@pytest.fixture
+def release() -> Iterator[threading.Event]:
+    """Set at the end of the test, so that handlers that 'hang' return and their threads end."""
+    event = threading.Event()
+    yield event
+    event.set()
+
+
+def test_handlers_with_unprintable_or_odd_errors_fail_cleanly_and_others_complete(
+    any_redis_url: str,
+) -> None:
+    c = JobController(any_redis_url, concurrency=2, backoff=60.0)
+
+    def unprintable(params: dict) -> JobResult:
+        raise Unprintable()
+
+    c.add_handler("test:unprintable", unprintable)
+    c.add_handler("test:surrogate", lambda p: JobResult(False, "bad \udcff byte"))
+    c.add_handler("test:dict-msg", lambda p: JobResult(False, {"why": "x"}))  # type: ignore[arg-type]
+    c.add_handler("test:exit", lambda p: (_ for _ in ()).throw(SystemExit(3)))
+    c.add_handler("test:ok", lambda p: JobResult(True, res=p["n"]))
+    odd = {
+        job_type: c.create_job(job_type, {})
+        for job_type in ("test:unprintable", "test:surrogate", "test:dict-msg", "test:exit")
+    }
+    fine = c.create_jobs([("test:ok", {"n": n}) for n in range(20)])
+    c.start()
+    try:
+        assert wait_for_state(c, odd["test:unprintable"], JobState.RETRYING).error == (
+            "Unprintable: <Unprintable that cannot be shown>"
+        )
+        assert wait_for_state(c, odd["test:surrogate"], JobState.FAILED).error == (
+            "bad \\udcff byte"
+        )
+        assert wait_for_state(c, odd["test:dict-msg"], JobState.FAILED).error == "{'why': 'x'}"
+        assert wait_for_state(c, odd["test:exit"], JobState.RETRYING).error == "SystemExit: 3"
+        for n, job_id in enumerate(fine):
+            assert wait_for_state(c, job_id, JobState.COMPLETED).result == n
+    finally:
+        c.stop(timeout=1)
+
+
+def test_handlers_that_never_return_do_not_stop_the_worker(
+    any_redis_url: str, release: threading.Event
+) -> None:
+    c = JobController(any_redis_url, concurrency=2, max_retry=0)
+    c.add_handler("test:hang", lambda p: JobResult(release.wait(60)))
+    c.add_handler("test:ok", lambda p: JobResult(True, res=p["n"]))
+    hung = c.create_jobs([("test:hang", {}) for _ in range(6)], timeout=0.2)
+    c.start()
+    try:
+        for job_id in hung:
+            assert wait_for_state(c, job_id, JobState.FAILED).error == "timed out after 0.2s"
+        quick = c.create_jobs([("test:ok", {"n": n}) for n in range(10)])
+        for n, job_id in enumerate(quick):
+            assert wait_for_state(c, job_id, JobState.COMPLETED).result == n
+    finally:
+        release.set()
+        c.stop(timeout=1)
+
+
+def test_completed_job_shows_no_error_from_an_earlier_attempt(any_redis_url: str) -> None:
+    attempts: list[int] = []
+
+    def flaky_once(params: dict) -> JobResult:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise RuntimeError("transient glitch")
+        return JobResult(True, res="fine")
+
+    c = JobController(any_redis_url, backoff=0.01, backoff_max=0.02)
+    c.add_handler("test:flaky", flaky_once)
+    c.start()
+    try:
+        job_id = c.create_job("test:flaky", {})
+        status = wait_for_state(c, job_id, JobState.COMPLETED)
+    finally:
+        c.stop(timeout=1)
+    assert (status.result, status.error, status.retried) == ("fine", None, 1)
+
+
+def test_drain_with_finish_within_lets_a_job_in_flight_complete(any_redis_url: str) -> None:
+    def slow(params: dict) -> JobResult:
+        time.sleep(0.6)
+        return JobResult(True, res="done")
+
+    c = JobController(any_redis_url)
+    c.add_handler("test:slow", slow)
+    job_id = c.create_job("test:slow", {})
+    started = time.monotonic()
+    assert c.drain(0.2, finish_within=2.0) == 1
+    assert time.monotonic() - started < 1.5, "the drain returns once nothing is in flight"
+    assert c.get_status(job_id).result == "done"
+
+
+def test_a_worker_trims_a_large_backlog_of_expired_results_in_one_pass(redis_url: str) -> None:
+    c = JobController(redis_url, retention=0.2)
+    c.add_handler("test:ok", lambda p: JobResult(True))
+    c.create_jobs([("test:ok", {}) for _ in range(3000)])
+    while c.queue_stats()[0].completed < 3000:
+        c.drain(0.5)
+    time.sleep(0.3)
+    c._worker_side().maintain(time.time())  # noqa: SLF001 - one maintenance pass
+    stats = c.queue_stats()[0]
+    assert stats.completed == 0
+    assert redis.Redis.from_url(redis_url).hlen("jobs:{default}:job") == 0
+
+
+def test_a_failed_kick_does_not_hold_back_the_next_one(any_redis_url: str) -> None:
+    calls: list[str] = []
+
+    def kick(queue: str) -> None:
+        calls.append(queue)
+        if len(calls) == 1:
+            raise RuntimeError("throttled")
+
+    c = JobController(any_redis_url)
+    c.add_handler("test:ok", lambda p: JobResult(True))
+    c.set_kick(kick, debounce=30.0)
+    c.create_job("test:ok", {})
+    c.create_job("test:ok", {})
+    c.create_job("test:ok", {})
+    assert calls == ["default", "default"], "after the failure one kick, then the debounce"
+
+
+def test_too_many_jobs_in_one_call_are_refused(any_redis_url: str) -> None:
+    c = JobController(any_redis_url)
+    c.add_handler("test:ok", lambda p: JobResult(True))
+    with pytest.raises(InvalidJob, match="at most"):
+        c.create_jobs([("test:ok", {})] * (MAX_JOBS_PER_CALL + 1))
+    assert all_keys(any_redis_url) == set()
+
+
+def test_a_hung_redis_gets_jobs_unavailable_within_about_two_seconds() -> None:
+    with RedisServer() as server:
+        c = JobController(server.url)
+        c.add_handler("test:ok", lambda p: JobResult(True))
+        job_id = c.create_job("test:ok", {})
+        redis.Redis(host=LOOPBACK, port=server.port).execute_command("CLIENT", "PAUSE", 6000)
+        for call in (lambda: c.get_status(job_id), lambda: c.create_job("test:ok", {})):
+            started = time.monotonic()
+            with pytest.raises(JobsUnavailable):
+                call()
+            assert time.monotonic() - started < 2.6
+
+
+def test_a_hung_cluster_gets_jobs_unavailable_within_about_two_seconds(
+    cluster_url: str, redis_cluster: list[RedisServer]
+) -> None:
+    c = JobController(cluster_url)
+    c.add_handler("test:ok", lambda p: JobResult(True))
+    job_id = c.create_job("test:ok", {})
+    for node in redis_cluster:
+        redis.Redis(host=LOOPBACK, port=node.port).execute_command("CLIENT", "PAUSE", 4000)
+    try:
+        started = time.monotonic()
+        with pytest.raises(JobsUnavailable):
+            c.get_status(job_id)
+        assert time.monotonic() - started < 2.6
+    finally:
+        for node in redis_cluster:
+            redis.Redis(host=LOOPBACK, port=node.port).execute_command("CLIENT", "UNPAUSE")
