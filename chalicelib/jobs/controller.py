@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from .attempt import Handler
 from .config import Settings, make_client, settings_from_env
 from .model import (
     InvalidJob,
@@ -26,7 +27,7 @@ from .model import (
     parse_job_id,
 )
 from .store import Store
-from .worker import MAINTENANCE_INTERVAL_S, Handler, Worker
+from .worker import MAINTENANCE_INTERVAL_S, Worker
 
 log = logging.getLogger("chalicelib.jobs")
 

@@ -14,22 +14,19 @@ from __future__ import annotations
 import json
 import logging
 import queue as queue_module
-import random
 import threading
 import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
+from .attempt import Handler, Held, backoff_s, describe_error, run_handler
 from .config import Settings
-from .model import JobResult, JobsUnavailable
+from .model import JobsUnavailable
 from .store import Outcome, Store
 
 log = logging.getLogger("chalicelib.jobs.worker")
-
-Handler = Callable[[dict], JobResult]
 
 #: most jobs taken in one dequeue call
 BATCH_MAX = 200
@@ -40,29 +37,10 @@ MAINTENANCE_INTERVAL_S = 5.0
 #: a flush waits up to this long for up to this many outcomes while more jobs are running
 FLUSH_LINGER_S = 0.002
 FLUSH_BATCH = 100
-#: longest error message kept per attempt
-ERROR_MAX_CHARS = 2000
 #: after Redis errors, wait this long before the next try
 REDIS_RETRY_S = 0.5
 #: when handing back, outcomes still unwritten after this long are left to lease recovery
 HAND_BACK_WRITE_S = 1.0
-
-
-@dataclass(eq=False)
-class Held:
-    """A job this worker holds under a lease, from dequeue until its outcome is written."""
-
-    job_id: str
-    queue: str
-    token: str
-    record: dict[str, Any]
-    started: float = 0.0
-    deadline: float = 0.0
-    finished: bool = False
-    #: handed back to PENDING: whatever the handler returns is dropped
-    abandoned: bool = False
-    #: failed for overrunning its timeout; its thread retires when the handler returns
-    overran: bool = False
 
 
 @dataclass
@@ -70,20 +48,6 @@ class Counters:
     processed: int = 0
     failed: int = 0
     lost: int = 0
-
-
-def error_text(value: object) -> str:
-    """Text safe to store: any object, shown without raising, valid UTF-8, bounded in size."""
-    try:
-        text = str(value)
-    except Exception:  # noqa: BLE001 - an object whose str() fails still gets a message
-        text = f"<{type(value).__name__} that cannot be shown>"
-    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
-    return text if len(text) <= ERROR_MAX_CHARS else text[:ERROR_MAX_CHARS] + "..."
-
-
-def describe_error(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {error_text(exc)}"
 
 
 def day_of(now: float) -> str:
@@ -295,34 +259,19 @@ class Worker:
 
     def execute(self, job: Held) -> Outcome:
         """Run the job's handler and say how the attempt ended. Never raises."""
-        record = job.record
-        handler = self.handlers.get(record["type"])
-        if handler is None:
-            return self._failure(job, "retry", f"no handler for job type {record['type']!r}")
-        try:
-            result = handler(json.loads(record["params"]))
-        except BaseException as exc:  # noqa: BLE001 - any error of a handler is a failed attempt
-            return self._failure(job, "retry", describe_error(exc))
-        if not isinstance(result, JobResult):
-            return self._failure(job, "fail", f"handler returned {type(result).__name__}")
-        if not result.success:
-            return self._failure(job, "fail", error_text(result.msg or "the handler failed"))
-        try:
-            payload = json.dumps(result.res, allow_nan=False, separators=(",", ":"))
-        except (TypeError, ValueError) as exc:
-            return self._failure(job, "fail", f"result is not JSON: {exc}")
-        return Outcome(job.job_id, job.token, "done", payload)
+        kind, payload = run_handler(self.handlers.get(job.record["type"]), job.record)
+        if kind == "done":
+            return Outcome(job.job_id, job.token, kind, payload)
+        return self._failure(job, kind, payload)
 
     def _failure(self, job: Held, kind: str, error: str) -> Outcome:
         retry_at = 0.0
         if kind == "retry":
-            retry_at = self.clock() + self.backoff_s(int(job.record.get("retried", 0)))
+            retried = int(job.record.get("retried", 0))
+            retry_at = self.clock() + backoff_s(
+                retried, self.settings.backoff, self.settings.backoff_max
+            )
         return Outcome(job.job_id, job.token, kind, error, retry_at)
-
-    def backoff_s(self, retried: int) -> float:
-        """Exponential backoff with jitter: about backoff * 2**retried, capped at backoff_max."""
-        base = min(self.settings.backoff_max, self.settings.backoff * 2 ** min(retried, 30))
-        return base * random.uniform(0.75, 1.25)
 
     def _finish(self, job: Held, outcome: Outcome, ran_s: float) -> bool:
         """Queue the outcome for writing. True when this thread must retire: its job overran
