@@ -14,9 +14,9 @@ from chalicelib.aws import WorkerKicker
 from chalicelib.business import async_maths
 from chalicelib.jobs import InvalidJob, JobController
 
-#: A suppressed kick must mean a kicked worker is still listening, so this stays below the
-#: kicked worker's drain time (its lambda_timeout less the reserve), with room for a cold start.
-DEFAULT_KICK_DEBOUNCE_S = 20.0
+#: A suppressed kick must mean a kicked worker is still taking jobs, so this stays below the time
+#: it does (its lambda_timeout less the reserve and JOBS_TIMEOUT_S: 30 - 2.5 - 10 in prod).
+DEFAULT_KICK_DEBOUNCE_S = 15.0
 
 
 def build_controller(environ: Mapping[str, str] | None = None) -> JobController:

@@ -174,3 +174,21 @@ def test_emf_record_leaves_out_the_age_when_nothing_is_pending() -> None:
     assert "OldestPendingAgeSeconds" not in record
     declared = {m["Name"] for m in record["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
     assert "OldestPendingAgeSeconds" not in declared
+
+
+def test_worker_takes_no_job_it_could_not_run_to_its_timeout(redis_url: str) -> None:
+    controller = build_controller({"JOBS_REDIS_URL": redis_url, "JOBS_TIMEOUT_S": "1.0"})
+    first = controller.create_job("math:multiply", {"a": 2, "b": 3})
+    late: list[str] = []
+
+    def enqueue_late() -> None:
+        time.sleep(1.0)  # a 1 s job can start only in the first 0.5 s of this 1.5 s drain
+        late.append(controller.create_job("math:multiply", {"a": 3, "b": 3}))
+
+    thread = threading.Thread(target=enqueue_late)
+    thread.start()
+    summary = run_worker(controller, FakeContext(remaining_ms=(RESERVE_S + 1.5) * 1000))
+    thread.join()
+    assert summary["processed"] == 1
+    assert controller.get_status(first).result == 6
+    assert controller.get_status(late[0]).status == "PENDING"
