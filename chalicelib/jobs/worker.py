@@ -37,8 +37,9 @@ MAINTENANCE_INTERVAL_S = 5.0
 #: a flush waits up to this long for up to this many outcomes while more jobs are running
 FLUSH_LINGER_S = 0.002
 FLUSH_BATCH = 100
-#: after Redis errors, wait this long before the next try
+#: after Redis errors, wait this long before the next try, doubling up to the maximum
 REDIS_RETRY_S = 0.5
+REDIS_RETRY_MAX_S = 5.0
 #: when handing back, outcomes still unwritten after this long are left to lease recovery
 HAND_BACK_WRITE_S = 1.0
 
@@ -118,19 +119,29 @@ class Worker:
         self._threads.append(thread)
 
     def run(self, should_stop: Callable[[], bool], deadline: float | None = None) -> None:
-        """Fetch and dispatch jobs until should_stop() or the monotonic deadline."""
+        """Fetch and dispatch jobs until should_stop() or the monotonic deadline. While Redis is
+        away, try again with a growing pause, and say so when the error changes."""
         self.ensure_threads()
+        pause_s, last_error = REDIS_RETRY_S, ""
         while not should_stop():
-            now_mono = time.monotonic()
-            if deadline is not None and now_mono >= deadline:
+            if deadline is not None and time.monotonic() >= deadline:
                 return
             try:
                 self._fetch_once(should_stop, deadline)
             except JobsUnavailable as exc:
                 if should_stop():
                     return
-                log.warning("Redis unavailable, retrying in %.1fs: %s", REDIS_RETRY_S, exc)
-                time.sleep(REDIS_RETRY_S)
+                if str(exc) != last_error:
+                    log.warning("%s; trying again (every %gs at most)", exc, REDIS_RETRY_MAX_S)
+                    last_error = str(exc)
+                if deadline is not None:
+                    pause_s = min(pause_s, max(0.0, deadline - time.monotonic()))
+                time.sleep(pause_s)
+                pause_s = min(pause_s * 2, REDIS_RETRY_MAX_S)
+                continue
+            if last_error:
+                log.warning("Redis answers again")
+                pause_s, last_error = REDIS_RETRY_S, ""
 
     def _fetch_once(self, should_stop: Callable[[], bool], deadline: float | None) -> None:
         now = self.clock()
