@@ -163,12 +163,12 @@ def test_handler_running_longer_than_its_lease_keeps_it(any_redis_url: str) -> N
     assert (status.result, status.retried) == ("kept", 0)
 
 
-def test_worker_carries_on_after_redis_forgets_its_scripts(redis_url: str) -> None:
-    c = JobController(redis_url)
+def test_worker_carries_on_after_redis_forgets_its_scripts(any_redis_url: str) -> None:
+    c = JobController(any_redis_url)
     c.add_handler("test:one", lambda p: JobResult(True, res=p["n"]))
     first = c.create_job("test:one", {"n": 1})
     assert c.drain(0.2) == 1
-    traces_client(redis_url).script_flush()
+    traces_client(any_redis_url).script_flush()
     second = c.create_job("test:one", {"n": 2})
     assert c.drain(0.2) == 1
     assert c.get_status(first).result == 1 and c.get_status(second).result == 2
