@@ -12,6 +12,8 @@ import sys
 
 from chalicelib.jobs import JobError
 
+from .redis_choice import NoRedisToUse
+
 #: command -> the module that implements it, in the order `--help` lists them
 COMMANDS = {
     "up": "local.stack",
@@ -49,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     except JobError as exc:
         # bad settings or input (JOBS_* variables, a queue name): a message, not a traceback
         parser.exit(2, f"python -m local {args.command}: {exc}\n")
+    except NoRedisToUse as exc:
+        parser.exit(1, f"python -m local {args.command}: {exc}\n")
 
 
 if __name__ == "__main__":

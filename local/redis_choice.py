@@ -19,7 +19,6 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from chalicelib.jobs import JobController, JobsUnavailable
-from chalicelib.jobs.config import DEFAULT_REDIS_URL
 
 from .redis_server import LOOPBACK, RedisBinary, RedisServerError, find_redis_binary
 
@@ -173,6 +172,17 @@ def read_state(data_dir: Path) -> dict[str, Any] | None:
     return state if isinstance(state, dict) else None
 
 
+def claim(data_dir: Path) -> str | None:
+    """Record this process as the one using `data_dir`; None then, else why not: the stack file
+    names another live process, and two Redis servers must not share one append-only file."""
+    state = read_state(data_dir)
+    owner = state.get("pid") if state else None
+    if owner != os.getpid() and _alive(owner) and _runs_local(owner):
+        return f"a stack (pid {owner}) already uses {shown(data_dir)}; stop it or pass --data-dir"
+    write_state(data_dir, {"pid": os.getpid()})
+    return None
+
+
 def remove_state(data_dir: Path, owner_pid: int) -> None:
     """Remove the stack file if it is still the one `owner_pid` wrote."""
     state = read_state(data_dir)
@@ -185,9 +195,14 @@ def data_dir_of(environ: Mapping[str, str]) -> Path:
     return Path(environ.get("LOCAL_DATA_DIR") or DEFAULT_DATA_DIR)
 
 
+class NoRedisToUse(RuntimeError):
+    """Neither JOBS_REDIS_URL nor a running local stack names a Redis; the message says what to
+    do. Not a guess at a Redis on 6379, which may be someone else's."""
+
+
 def resolve_url(environ: Mapping[str, str]) -> tuple[str, str]:
     """(Redis URL, where it came from) for `worker` and `status`: JOBS_REDIS_URL, else the
-    running local stack's Redis, else the jobs package's default."""
+    running local stack's Redis. Raise NoRedisToUse when there is neither."""
     url = environ.get("JOBS_REDIS_URL")
     if url:
         return url, "JOBS_REDIS_URL"
@@ -195,7 +210,21 @@ def resolve_url(environ: Mapping[str, str]) -> tuple[str, str]:
     state = read_state(data_dir)
     if state and state.get("redis_url") and _alive(state.get("pid")):
         return str(state["redis_url"]), f"the local stack, {shown(data_dir / STATE_FILE)}"
-    return DEFAULT_REDIS_URL, "the default (JOBS_REDIS_URL is not set and no local stack runs)"
+    raise NoRedisToUse(
+        f"no local stack runs ({shown(data_dir / STATE_FILE)}) and JOBS_REDIS_URL is not set: "
+        "start one with `make run`, or set JOBS_REDIS_URL"
+    )
+
+
+def _runs_local(pid: object) -> bool:
+    """Whether `pid` runs `python -m local`, as far as /proc tells: after a `kill -9` of the stack
+    its file stays behind, and its pid may by now belong to some other program."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+            argv = cmdline.read().split(b"\0")
+    except OSError:
+        return True  # no /proc, or not ours to read: assume the worst
+    return b"local" in argv
 
 
 def _alive(pid: object) -> bool:

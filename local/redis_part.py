@@ -1,8 +1,12 @@
-"""`python -m local redis`: only the Redis of the local stack, in the foreground.
+"""`python -m local redis`: only the Redis of the local stack, in the foreground, until Ctrl-C.
 
-Also the Redis part that `up` starts and stops: whichever `choose_redis` picked, started under
-the supervisor and stopped again only if we started it.
+The first that works of: JOBS_REDIS_URL (then nothing is started), Docker compose, a redis-server
+binary keeping its data under --data-dir. While it runs, `worker` and `status` in another
+terminal find it without JOBS_REDIS_URL.
 """
+
+# Also the Redis part that `up` starts and stops: whichever `choose_redis` picked, started under
+# the supervisor and stopped again only if we started it.
 
 from __future__ import annotations
 
@@ -12,11 +16,13 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .options import env_default, one_of, port
 from .redis_choice import (
     DEFAULT_REDIS_PORT,
     REDIS_KINDS,
     RedisChoice,
     choose_redis,
+    claim,
     compose_command,
     data_dir_of,
     loopback_url,
@@ -64,14 +70,15 @@ def add_redis_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--redis",
         choices=REDIS_KINDS,
-        default=os.environ.get("LOCAL_REDIS") or "auto",
+        type=one_of(REDIS_KINDS),
+        default=env_default("LOCAL_REDIS", "auto"),
         help="which Redis: the first that works of JOBS_REDIS_URL, Docker and a redis-server "
         "binary (auto, the default), or only the one named (env LOCAL_REDIS)",
     )
     parser.add_argument(
         "--redis-port",
-        type=int,
-        default=_env_int("LOCAL_REDIS_PORT"),
+        type=port,
+        default=env_default("LOCAL_REDIS_PORT"),
         help=f"port of the Redis we start (default {DEFAULT_REDIS_PORT}, or a free one when that "
         "is taken; env LOCAL_REDIS_PORT)",
     )
@@ -82,11 +89,6 @@ def add_redis_arguments(parser: argparse.ArgumentParser) -> None:
         help="where redis-server keeps its append-only file, and the stack file "
         "(default local/.data; env LOCAL_DATA_DIR)",
     )
-
-
-def _env_int(name: str) -> int | None:
-    raw = os.environ.get(name)
-    return int(raw) if raw else None
 
 
 def pick_port(requested: int | None) -> tuple[int, str | None]:
@@ -189,16 +191,24 @@ def run(args: argparse.Namespace) -> int:
     if choice.kind == "env":
         mux.say(f"JOBS_REDIS_URL answers ({redacted(choice.url or '')}); nothing to start")
         return 0
+    taken = claim(args.data_dir)
+    if taken:
+        mux.say(taken)
+        return 1
     try:
         redis = start_redis(choice, supervisor, args.data_dir, args.redis_port)
     except StartFailed as exc:
         mux.say(str(exc))
+        remove_state(args.data_dir, os.getpid())
         return 1
     for note in redis.notes:
         mux.say(note)
     write_state(args.data_dir, {"pid": os.getpid(), "redis_url": redis.url, "redis_pid": redis.pid})
     mux.say(f"Redis ready at {redis.url}; Ctrl-C stops it")
     died = supervisor.watch()
+    if died is not None:
+        code = died.process.returncode if died.process else None
+        mux.say(f"redis exited on its own (code {code})")
     redis.stop(supervisor)
     remove_state(args.data_dir, os.getpid())
     return 1 if died is not None else 0

@@ -1,8 +1,9 @@
 """`python -m local up`: Redis, N worker processes and `chalice local`, with their logs interleaved.
 
-Ctrl-C or SIGTERM stops, in this order: the workers (SIGTERM: jobs in flight finish or go back
-to PENDING), `chalice local`, then the Redis we started (which writes its append-only file, so
-jobs survive a restart). Every process it started is gone when it returns.
+Ctrl-C, SIGTERM or SIGHUP (its terminal closing) stops, in this order: the workers (SIGTERM:
+jobs in flight finish or go back to PENDING), `chalice local`, then the Redis we started (which
+writes its append-only file, so jobs survive a restart). Every process it started is gone when
+it returns.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import socket
 import sys
 from pathlib import Path
 
-from .redis_choice import choose_redis, redacted, remove_state, write_state
+from .options import env_default, non_negative_int, port, positive_int
+from .redis_choice import choose_redis, claim, redacted, remove_state, write_state
 from .redis_part import RunningRedis, StartFailed, add_redis_arguments, say_choice, start_redis
 from .redis_server import LOOPBACK, RedisServerError
 from .supervisor import Child, Supervisor
@@ -31,18 +33,21 @@ WORKER_STOP_MARGIN_S = 7.0
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--port",
-        type=int,
-        default=int(os.environ.get("LOCAL_PORT") or 8000),
+        type=port,
+        default=env_default("LOCAL_PORT", "8000"),
         help="port of the API (default 8000; env LOCAL_PORT)",
     )
     parser.add_argument(
         "--workers",
-        type=int,
-        default=int(os.environ.get("LOCAL_WORKERS") or 2),
+        type=non_negative_int,
+        default=env_default("LOCAL_WORKERS", "2"),
         help="worker processes (default 2; 0 runs none; env LOCAL_WORKERS)",
     )
     parser.add_argument(
-        "--concurrency", type=int, default=10, help="handler threads per worker (default 10)"
+        "--concurrency",
+        type=positive_int,
+        default=10,
+        help="handler threads per worker (default 10)",
     )
     parser.add_argument("--stage", default="dev", help="Chalice stage for chalice local (dev)")
     parser.add_argument(
@@ -129,7 +134,8 @@ def banner(args: argparse.Namespace, redis: RunningRedis, workers: list[Child], 
         f"  curl -s -X POST {base}/maths -H 'content-type: application/json' "
         """-d '{"a": 2, "b": 3, "op": "math:multiply"}'""",
         f"  curl -s {base}/maths/<the res of the answer above>",
-        "watch the queues: python -m local status --watch   (in another terminal)",
+        "watch the queues: make status, or .venv/bin/python -m local status --watch "
+        "(in another terminal)",
         "stop: Ctrl-C",
     ]
     return "\n".join(lines)
@@ -147,9 +153,11 @@ def run(args: argparse.Namespace) -> int:
         sup.mux.say(f"no Redis to use: {exc}")
         return 1
     say_choice(sup.mux, choice)
+    taken = claim(args.data_dir)
+    if taken:
+        sup.mux.say(taken)
+        return 1
     redis: RunningRedis | None = None
-    workers: list[Child] = []
-    api: Child | None = None
     failed = False
     try:
         redis = start_redis(choice, sup, args.data_dir, args.redis_port)
@@ -167,12 +175,14 @@ def run(args: argparse.Namespace) -> int:
         failed = not sup.stop_requested.is_set()
         sup.mux.say(str(exc))
     finally:
+        # from the supervisor's own list, since a start cut short never returned its children:
         # workers first (gracefully), then the API, then the Redis we started
-        sup.stop_group(workers)
-        if api is not None:
-            sup.stop_group([api])
+        started = list(sup.children)
+        sup.stop_group([c for c in started if c.name.startswith("worker-")])
+        sup.stop_group([c for c in started if not c.name.startswith(("worker-", "redis"))])
         if redis is not None:
             redis.stop(sup)
+        sup.stop_group([c for c in started if c.name == "redis"])
         remove_state(args.data_dir, os.getpid())
         sup.mux.say("stopped")
     return 1 if failed else 0

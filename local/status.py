@@ -15,6 +15,7 @@ from typing import IO
 
 from chalicelib.jobs import JobController, JobsUnavailable, QueueStats
 
+from .options import positive_float
 from .redis_choice import redacted, resolve_url
 from .supervisor import Flag
 
@@ -30,7 +31,11 @@ REDRAW = "\x1b[H\x1b[J"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--watch", action="store_true", help="redraw the table until Ctrl-C")
     parser.add_argument(
-        "--interval", type=float, default=1.0, metavar="S", help="seconds between redraws (1)"
+        "--interval",
+        type=positive_float,
+        default=1.0,
+        metavar="S",
+        help="seconds between redraws (1)",
     )
     parser.add_argument(
         "--queues", help="comma-separated queues (default: JOBS_QUEUES and every queue in Redis)"

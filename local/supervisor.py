@@ -9,6 +9,8 @@ process group, which holds the child and whatever it spawned, and nothing else.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
 import os
 import signal
 import subprocess
@@ -22,6 +24,33 @@ from typing import IO, Any
 COLOURS = ("36", "33", "35", "32", "34", "31")
 #: the prefix of the supervisor's own messages
 OWN_NAME = "local"
+#: what asks the supervisor to stop its children: the children run in sessions of their own, so
+#: a closed terminal (SIGHUP) or Ctrl-\ (SIGQUIT) reaches only the supervisor
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+#: prctl(2) option: the signal a process gets when the thread that forked it ends
+PR_SET_PDEATHSIG = 1
+
+
+def _load_prctl() -> Callable[..., int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl  # type: ignore[no-any-return]
+    except (OSError, AttributeError):
+        return None
+
+
+# looked up once here: after fork, in preexec_fn, only async-signal-safe work should happen
+_PRCTL = _load_prctl()
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """In the child, between fork and exec: SIGTERM it when the supervisor (`parent_pid`) dies,
+    even by SIGKILL, so that no part of the stack outlives it (Linux only; elsewhere a no-op)."""
+    if _PRCTL is not None:
+        _PRCTL(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        if os.getppid() != parent_pid:  # the supervisor died before prctl took effect
+            os._exit(1)
 
 
 class Flag:
@@ -106,6 +135,7 @@ class Child:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=functools.partial(die_with_parent, os.getpid()),
         )
         self._reader = threading.Thread(
             target=self._pump, args=(mux,), name=f"log-{self.name}", daemon=True
@@ -165,7 +195,7 @@ class Supervisor:
         self._announced = False
 
     def install_signal_handlers(self) -> None:
-        """SIGINT and SIGTERM request a graceful stop; a second one makes it immediate. The
+        """Each of STOP_SIGNALS requests a graceful stop; a second one makes it immediate. The
         handlers only set flags: the main thread may hold the log's lock when they run."""
 
         def handle(signum: int, _frame: Any) -> None:
@@ -175,8 +205,8 @@ class Supervisor:
             self.stop_signal = signal.Signals(signum).name
             self.stop_requested.set()
 
-        signal.signal(signal.SIGINT, handle)
-        signal.signal(signal.SIGTERM, handle)
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, handle)
 
     def _stop_seen(self) -> bool:
         """True once a stop was requested; says so the first time."""

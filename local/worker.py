@@ -1,8 +1,8 @@
 """`python -m local worker`: one long-running worker process, or a burst that drains and exits.
 
-It works against JOBS_REDIS_URL, else the Redis of the running local stack, else the default.
-SIGTERM (or Ctrl-C) stops it taking work; jobs in flight finish within the shutdown timeout or
-go back to PENDING for another worker. Nothing is lost.
+It works against JOBS_REDIS_URL, else the Redis of the running local stack; with neither, it says
+so and exits. SIGTERM (or Ctrl-C) stops it taking work; jobs in flight finish within the shutdown
+timeout or go back to PENDING for another worker. Nothing is lost.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import time
 
 from chalicelib.jobs import JobController, JobsUnavailable, QueueStats
 
+from .options import non_negative_float, positive_int
 from .redis_choice import redacted, resolve_url
 from .supervisor import Flag
 
@@ -32,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--queues", help="comma-separated queues, by priority (default: JOBS_QUEUES, else default)"
     )
     parser.add_argument(
-        "--concurrency", type=int, help="handler threads (default: JOBS_CONCURRENCY or 10)"
+        "--concurrency", type=positive_int, help="handler threads (default: JOBS_CONCURRENCY or 10)"
     )
     parser.add_argument(
         "--burst",
@@ -41,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--shutdown-timeout",
-        type=float,
+        type=non_negative_float,
         default=8.0,
         metavar="S",
         help="seconds that jobs in flight get to finish on SIGTERM before they go back (default 8)",

@@ -213,3 +213,29 @@ def http_json(method: str, url: str, body: dict[str, Any] | None = None) -> tupl
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read())
+
+
+def processes_with_env(name: str, value: str) -> list[int]:
+    """PIDs of the live processes whose environment has `name`=`value`: every process a stack
+    started inherits its LOCAL_DATA_DIR, so this finds them even once they are orphaned."""
+    wanted = f"{name}={value}".encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as environ:
+                variables = environ.read().split(b"\0")
+        except OSError:
+            continue
+        if wanted in variables and process_start_time(int(entry)) is not None:
+            found.append(int(entry))
+    return found
+
+
+def wait_until_gone(name: str, value: str, timeout_s: float = 20.0) -> list[int]:
+    """Wait for every process with `name`=`value` in its environment to exit; those left."""
+    deadline = time.monotonic() + timeout_s
+    while (left := processes_with_env(name, value)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return left

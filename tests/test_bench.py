@@ -7,9 +7,17 @@ checks every result, and writes the JSON other tools read.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import pytest
+
+from local.bench.report import _at_least, _at_most
+from tests.local_helpers import descendants, still_alive
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -46,3 +54,46 @@ def test_quick_bench_writes_every_figure_and_verifies(tmp_path: Path) -> None:
     assert figures["drain"]["jobs_per_s"] is not None
     assert {"set", "rpop", "set_p16", "rpop_p16"} <= set(figures["redis_benchmark"])
     assert "FAILED" not in run.stdout
+    assert "n/a (quick sizes)" in run.stdout and "missed" not in run.stdout
+
+
+def test_a_missed_target_says_by_how_much() -> None:
+    assert _at_least(5_994, 6_000) == "missed by 0.1% (5,994 of 6,000)"
+    assert _at_least(6_000, 6_000) == "met"
+    assert _at_most(2.5, 2.0, " ms") == "missed by 25.0% (2.5 ms, at most 2 ms)"
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize("how", ["SIGTERM to the bench", "Ctrl-C in its terminal"])
+def test_an_interrupted_bench_stops_what_it_started_and_says_so(how: str) -> None:
+    bench = subprocess.Popen(
+        [sys.executable, "-m", "local", "bench", "--quick", "--jobs", "200000"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert bench.stderr is not None
+        for line in bench.stderr:
+            if "bench: drain" in line:
+                break
+        time.sleep(0.5)  # the worker process is up and draining
+        started = descendants(bench.pid)
+        assert started, "the bench started no process"
+        if how.startswith("SIGTERM"):
+            bench.send_signal(signal.SIGTERM)
+        else:
+            os.killpg(bench.pid, signal.SIGINT)
+        _, err = bench.communicate(timeout=60)
+    finally:
+        if bench.poll() is None:
+            bench.kill()
+            bench.wait()
+    assert bench.returncode == 130, err
+    assert "bench: interrupted" in err and "Traceback" not in err, err
+    deadline = time.monotonic() + 10
+    while still_alive(started) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert still_alive(started) == []

@@ -12,7 +12,9 @@ import yaml
 
 from local.redis_choice import (
     DOCKER_TIMEOUT_S,
+    NoRedisToUse,
     choose_redis,
+    claim,
     docker_problem,
     redacted,
     resolve_url,
@@ -68,8 +70,46 @@ def test_a_stale_stack_file_is_ignored(tmp_path: Path) -> None:
     dead = subprocess.Popen(["true"])
     dead.wait()
     (tmp_path / "stack.json").write_text(f'{{"pid": {dead.pid}, "redis_url": "redis://a:1/0"}}')
-    url, _ = resolve_url({"LOCAL_DATA_DIR": str(tmp_path)})
-    assert url != "redis://a:1/0"
+    with pytest.raises(NoRedisToUse, match="no local stack runs"):
+        resolve_url({"LOCAL_DATA_DIR": str(tmp_path)})
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("command", [("worker", "--burst"), ("status",)])
+def test_worker_and_status_without_a_stack_or_jobs_redis_url_say_so_and_exit_1(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "local", *command],
+        cwd=REPO,
+        env=clean_env(LOCAL_DATA_DIR=str(tmp_path)),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert (
+        f"no local stack runs ({tmp_path / 'stack.json'}) and JOBS_REDIS_URL is not set: "
+        "start one with `make run`, or set JOBS_REDIS_URL"
+    ) in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_data_dir_is_refused_only_while_a_live_local_command_owns_it(tmp_path: Path) -> None:
+    sleeper = [sys.executable, "-c", "import time; time.sleep(30)"]
+    # a file left by a `kill -9`ed stack whose pid now belongs to another program does not count
+    with subprocess.Popen(sleeper) as other, subprocess.Popen([*sleeper, "local"]) as stack:
+        try:
+            (tmp_path / "stack.json").write_text(f'{{"pid": {other.pid}}}')
+            assert claim(tmp_path) is None
+            (tmp_path / "stack.json").write_text(f'{{"pid": {stack.pid}}}')
+            assert claim(tmp_path) == (
+                f"a stack (pid {stack.pid}) already uses {tmp_path}; stop it or pass --data-dir"
+            )
+        finally:
+            other.kill()
+            stack.kill()
 
 
 def test_compose_file_has_a_persistent_healthy_redis_7_and_a_worker() -> None:
@@ -107,6 +147,21 @@ def test_help_lists_every_command() -> None:
         assert f"    {command} " in main_help
     assert "--workers" in help_of("up") and "--burst" in help_of("worker")
     assert "--watch" in help_of("status") and "--redis-port" in help_of("redis")
+
+
+@pytest.mark.parametrize("command", ["up", "worker", "redis", "status", "bench"])
+def test_help_speaks_to_users_not_of_internals(command: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "local", command, "--help"],
+        cwd=REPO,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    for internal in ("choose_redis", "supervisor", "issue 5", "stdin", "worker_process"):
+        assert internal not in done.stdout
 
 
 def test_passwords_stay_out_of_what_the_commands_print() -> None:

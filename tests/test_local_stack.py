@@ -213,3 +213,29 @@ def test_up_uses_a_reachable_jobs_redis_url_and_leaves_that_redis_running(
     assert stack.interrupt() == 0
     assert still_alive(started) == []
     assert redis.Redis.from_url(redis_url).ping()
+
+
+@pytest.mark.timeout(90)
+def test_a_second_stack_on_the_same_data_dir_is_refused(tmp_path: Path, launch: Launch) -> None:
+    data_dir = tmp_path / "data"
+    first = launch(data_dir, command=[sys.executable, "-m", "local", "redis"], ready=False)
+    first.wait_for_line("Redis ready at")
+    state = first.state()
+    for command in (["redis"], ["up", "--workers", "0"]):
+        second = launch(data_dir, command=[sys.executable, "-m", "local", *command], ready=False)
+        assert second.process.wait(30) == 1
+        second.drain()
+        expected = f"a stack (pid {first.process.pid}) already uses {data_dir}; stop it or pass"
+        assert expected in second.output
+    assert first.state() == state and first.process.poll() is None
+    assert first.interrupt() == 0
+
+
+@pytest.mark.timeout(60)
+def test_redis_command_says_when_its_redis_dies(tmp_path: Path, launch: Launch) -> None:
+    stack = launch(tmp_path / "data", command=[sys.executable, "-m", "local", "redis"], ready=False)
+    stack.wait_for_line("Redis ready at")
+    os.kill(stack.state()["redis_pid"], signal.SIGKILL)
+    assert stack.process.wait(30) == 1
+    stack.drain()
+    assert "redis exited on its own (code -9)" in stack.output

@@ -1,4 +1,4 @@
-"""`python -m local bench`: how fast the jobs package is on this machine (issue 5).
+"""`python -m local bench`: how fast the jobs package is on this machine.
 
 Starts its own redis-server on a free loopback port, then measures in turn: redis-benchmark as the
 physical reference; `create_job` one at a time; `create_jobs` in batches (which queue the drain's
@@ -6,11 +6,15 @@ backlog); the drain of that backlog by ONE worker process with default settings,
 checked; pick-up latency with that worker idle; the API path through the Chalice app in process;
 the cold start of a fresh process that imports app.py and answers one POST /maths. Prints a table;
 `--json FILE` writes the figures; `--profile FILE` adds a drain under cProfile and writes its stats.
-
-The worker process is `python -m local.bench.worker_process URL`: it counts the Redis round trips
-its client makes and answers `go`, `report` and `stop` on stdin, one JSON line each on stdout.
+With `--quick` the sizes are too small to judge against the targets, so no verdict is given.
 """
 
+# The targets and the JSON keys are those of issue 5.
+#
+# The worker process is `python -m local.bench.worker_process URL`: it counts the Redis round
+# trips its client makes and answers `go`, `report` and `stop` on stdin, one JSON line each on
+# stdout.
+#
 # Where each duty lives:
 #   cli.py              options, sizes, the run and its exit code
 #   runner.py           the phases in order; one failing phase does not hide the others

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -46,12 +47,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    """Run every phase, print the table; 0 only if every result checked out."""
+    """Run every phase, print the table; 0 only if every result checked out, 130 when Ctrl-C or
+    SIGTERM cut it short (the private redis-server and the worker process are stopped first)."""
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        return _bench(args)
+    except KeyboardInterrupt:
+        say("bench: interrupted")
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    """SIGTERM as Ctrl-C: the `with` blocks on the way out stop what the run started."""
+    raise KeyboardInterrupt
+
+
+def _bench(args: argparse.Namespace) -> int:
     sizes = {name: _size(args, name, default, quick) for name, (default, quick) in SIZES.items()}
     say(f"bench: starting a private redis-server ({'quick' if args.quick else 'full'} sizes)")
     with RedisServer() as server:
         figures = run_phases(Bench.on(server, sizes, args.profile))
-    print("\n".join(render_table(figures)))
+    print("\n".join(render_table(figures, quick=args.quick)))
     if args.json:
         Path(args.json).write_text(json.dumps(as_json(figures), indent=2) + "\n")
         say(f"bench: figures written to {args.json}")

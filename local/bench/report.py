@@ -38,7 +38,7 @@ def _at_least(value: float | None, target: float) -> str:
         return "no figure"
     if value >= target:
         return "met"
-    return f"missed: {value / target:.0%} of target (x{target / value:.1f} to go)"
+    return f"missed by {(target - value) / target:.1%} ({value:,.0f} of {target:,.0f})"
 
 
 def _at_most(value: float | None, target: float, unit: str) -> str:
@@ -46,15 +46,22 @@ def _at_most(value: float | None, target: float, unit: str) -> str:
         return "no figure"
     if value <= target:
         return "met"
-    return f"missed by {value - target:.3g}{unit} (x{value / target:.1f})"
+    return (
+        f"missed by {(value - target) / target:.1%} ({value:.3g}{unit}, at most {target:g}{unit})"
+    )
 
 
 def _num(value: float | None, fmt: str = ",.0f") -> str:
     return "n/a" if value is None else format(value, fmt)
 
 
-def render_table(f: Figures) -> Iterator[str]:
-    """One row per figure with its target and verdict, then the details behind them."""
+#: the verdict of a figure with a target after a --quick run, too small to compare with targets
+QUICK_VERDICT = "n/a (quick sizes)"
+
+
+def render_table(f: Figures, quick: bool = False) -> Iterator[str]:
+    """One row per figure with its target and verdict, then the details behind them. With
+    `quick`, figures with a target get QUICK_VERDICT instead of a comparison."""
     lat = f.latency_ms or {}
     rb = f.redis_benchmark
     cold = f.cold_start_median
@@ -88,6 +95,8 @@ def render_table(f: Figures) -> Iterator[str]:
     yield f"{'figure':<40} {'measured':>12}  {'target':<12} verdict"
     yield "-" * 100
     for label, value, target, verdict in rows:
+        if quick and target:
+            verdict = QUICK_VERDICT
         yield f"{label:<40} {value:>12}  {target:<12} {verdict}"
     yield from render_details(f)
 

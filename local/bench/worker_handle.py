@@ -57,6 +57,10 @@ def worker_process(url: str, profile: str | None = None) -> Iterator[WorkerProce
     try:
         worker.read(WORKER_READY_TIMEOUT_S)
         yield worker
+    except BaseException:
+        # a failed phase or an interrupted run: no point waiting for work in flight
+        proc.kill()
+        raise
     finally:
         try:
             if proc.poll() is None:

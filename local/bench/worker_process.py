@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -73,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("url", help="the Redis URL the worker serves")
     parser.add_argument("--profile", metavar="FILE", help="profile the worker; pstats to FILE")
     args = parser.parse_args(argv)
+    # a terminal's Ctrl-C reaches this process too; the bench, its parent, decides when it ends
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     return serve_worker(args.url, args.profile)
 
 
