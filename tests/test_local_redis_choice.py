@@ -129,19 +129,21 @@ def test_compose_file_has_a_persistent_healthy_redis_7_and_a_worker() -> None:
     assert 'CMD ["python", "-m", "local", "worker"]' in dockerfile
 
 
-def test_help_lists_every_command() -> None:
-    def help_of(*args: str) -> str:
-        done = subprocess.run(
-            [sys.executable, "-m", "local", *args, "--help"],
-            cwd=REPO,
-            env=clean_env(),
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=True,
-        )
-        return done.stdout
+def help_of(*args: str) -> str:
+    """What `python -m local [ARGS] --help` prints."""
+    done = subprocess.run(
+        [sys.executable, "-m", "local", *args, "--help"],
+        cwd=REPO,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    return done.stdout
 
+
+def test_help_lists_every_command() -> None:
     main_help = help_of()
     for command in ("up", "worker", "redis", "status"):
         assert f"    {command} " in main_help
@@ -151,17 +153,9 @@ def test_help_lists_every_command() -> None:
 
 @pytest.mark.parametrize("command", ["up", "worker", "redis", "status", "bench"])
 def test_help_speaks_to_users_not_of_internals(command: str) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "local", command, "--help"],
-        cwd=REPO,
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=True,
-    )
+    text = help_of(command)
     for internal in ("choose_redis", "supervisor", "issue 5", "stdin", "worker_process"):
-        assert internal not in done.stdout
+        assert internal not in text
 
 
 def test_passwords_stay_out_of_what_the_commands_print() -> None:
