@@ -7,6 +7,7 @@ from .controller import JobController
 from .model import (
     InvalidJob,
     InvalidJobId,
+    InvalidSettings,
     JobError,
     JobNotFound,
     JobResult,
@@ -20,6 +21,7 @@ from .model import (
 __all__ = [
     "InvalidJob",
     "InvalidJobId",
+    "InvalidSettings",
     "JobController",
     "JobError",
     "JobNotFound",

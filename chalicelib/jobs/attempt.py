@@ -1,6 +1,6 @@
-"""One attempt at a job, as the worker holds it: running its handler and naming how it ended.
+"""One attempt at a job: running its handler and naming how it ended.
 
-Pure functions and a record, free of threads and Redis, so the rules for what counts as success,
+Pure functions, free of threads and Redis, so the rules for what counts as success,
 permanent failure or a failure worth a retry sit in one place.
 """
 
@@ -9,10 +9,9 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
 
 from .model import JobResult
+from .record import Outcome, compact_json
 
 Handler = Callable[[dict], JobResult]
 
@@ -20,41 +19,24 @@ Handler = Callable[[dict], JobResult]
 ERROR_MAX_CHARS = 2000
 
 
-@dataclass(eq=False)
-class Held:
-    """A job a worker holds under a lease, from dequeue until its outcome is written."""
-
-    job_id: str
-    queue: str
-    token: str
-    record: dict[str, Any]
-    started: float = 0.0
-    deadline: float = 0.0
-    finished: bool = False
-    #: handed back to PENDING: whatever the handler returns is dropped
-    abandoned: bool = False
-    #: failed for overrunning its timeout; its thread retires when the handler returns
-    overran: bool = False
-
-
-def run_handler(handler: Handler | None, record: dict[str, Any]) -> tuple[str, str]:
-    """Run the job's handler; return how the attempt ended and its payload: ("done", result
-    JSON), ("fail", error) for a permanent failure, ("retry", error) for one worth a retry.
+def run_handler(handler: Handler | None, job_type: str, params_json: str) -> tuple[Outcome, str]:
+    """Run the job's handler; return how the attempt ended and its payload: (DONE, result
+    JSON), (FAIL, error) for a permanent failure, (RETRY, error) for one worth a retry.
     Never raises."""
     if handler is None:
-        return "retry", f"no handler for job type {record['type']!r}"
+        return Outcome.RETRY, f"no handler for job type {job_type!r}"
     try:
-        result = handler(json.loads(record["params"]))
+        result = handler(json.loads(params_json))
     except BaseException as exc:  # noqa: BLE001 - any error of a handler is a failed attempt
-        return "retry", describe_error(exc)
+        return Outcome.RETRY, describe_error(exc)
     if not isinstance(result, JobResult):
-        return "fail", f"handler returned {type(result).__name__}"
+        return Outcome.FAIL, f"handler returned {type(result).__name__}"
     if not result.success:
-        return "fail", error_text(result.msg or "the handler failed")
+        return Outcome.FAIL, error_text(result.msg or "the handler failed")
     try:
-        return "done", json.dumps(result.res, allow_nan=False, separators=(",", ":"))
+        return Outcome.DONE, compact_json(result.res)
     except (TypeError, ValueError) as exc:
-        return "fail", f"result is not JSON: {exc}"
+        return Outcome.FAIL, f"result is not JSON: {exc}"
 
 
 def backoff_s(retried: int, base_s: float, cap_s: float) -> float:

@@ -19,7 +19,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError, RedisClusterException, RedisError
 from redis.retry import Retry
 
-from .model import InvalidJob, JobsUnavailable, check_queue_name
+from .model import QUEUE_NAME, InvalidSettings, JobsUnavailable
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 #: connecting must fail fast: a client's request gets its 503 within about two seconds
@@ -51,17 +51,20 @@ class Settings:
     secret_id: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        for queue in self.queues:
-            check_queue_name(queue)
-        if not self.queues:
-            raise InvalidJob("at least one queue is needed")
+        queues = (self.queues,) if isinstance(self.queues, str) else tuple(self.queues)
+        object.__setattr__(self, "queues", queues)
+        for queue in queues:
+            if not isinstance(queue, str) or not QUEUE_NAME.fullmatch(queue):
+                raise InvalidSettings(f"queue name must match [A-Za-z0-9_-]{{1,64}}, got {queue!r}")
+        if not queues:
+            raise InvalidSettings("at least one queue is needed")
         if self.concurrency < 1:
-            raise InvalidJob(f"concurrency must be at least 1, got {self.concurrency}")
+            raise InvalidSettings(f"concurrency must be at least 1, got {self.concurrency}")
         for name in ("retention", "timeout", "lease", "backoff", "backoff_max", "failed_retention"):
             if not getattr(self, name) > 0:
-                raise InvalidJob(f"{name} must be a positive number of seconds")
+                raise InvalidSettings(f"{name} must be a positive number of seconds")
         if self.max_retry < 0 or self.failed_max < 1:
-            raise InvalidJob("max_retry must be >= 0 and failed_max >= 1")
+            raise InvalidSettings("max_retry must be >= 0 and failed_max >= 1")
 
 
 #: environment variable -> (setting, parser); see the README's configuration table
@@ -80,7 +83,8 @@ ENVIRONMENT: dict[str, tuple[str, Callable[[str], Any]]] = {
 
 
 def settings_from_env(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
-    """Settings from JOBS_* variables; keyword overrides win. Raises InvalidJob for bad values."""
+    """Settings from JOBS_* variables; keyword overrides win. Raises InvalidSettings for bad
+    values."""
     environ = os.environ if environ is None else environ
     values: dict[str, Any] = {}
     for variable, (name, parse) in ENVIRONMENT.items():
@@ -90,7 +94,7 @@ def settings_from_env(environ: Mapping[str, str] | None = None, **overrides: Any
         try:
             values[name] = parse(raw)
         except ValueError:
-            raise InvalidJob(f"{variable}={raw!r} is not valid") from None
+            raise InvalidSettings(f"{variable}={raw!r} is not valid") from None
     values.update(overrides)
     known = {f.name for f in fields(Settings)}
     unknown = set(values) - known

@@ -1,11 +1,13 @@
-"""JobController: the one object the rest of the app holds. It hides the queue entirely."""
+"""JobController: the one object the rest of the app holds. It hides the queue entirely.
+
+A thin facade: creating and reading jobs is the client's (`client.py`), running them is the
+worker's (`worker/`); the controller holds the settings, the handlers and the Redis clients,
+and starts and stops the worker.
+"""
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
-import math
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -13,27 +15,15 @@ from datetime import datetime
 from typing import Any
 
 from .attempt import Handler
+from .client import MAX_JOBS_PER_CALL, JobClient, KickCallback
 from .config import Settings, make_client, settings_from_env
-from .model import (
-    InvalidJob,
-    JobNotFound,
-    JobState,
-    JobStatus,
-    JobsUnavailable,
-    QueueStats,
-    UnknownJobType,
-    check_queue_name,
-    new_job_id,
-    parse_job_id,
-)
+from .model import InvalidJob, JobStatus, QueueStats
 from .store import Store
 from .worker import MAINTENANCE_INTERVAL_S, Worker
 
 log = logging.getLogger("chalicelib.jobs")
 
-KickCallback = Callable[[str], None]
-#: create_jobs enqueues atomically in one script call: this bounds how long it holds Redis
-MAX_JOBS_PER_CALL = 10_000
+__all__ = ["MAX_JOBS_PER_CALL", "JobController"]
 
 
 class JobController:
@@ -41,60 +31,29 @@ class JobController:
     (`drain`). Connects to Redis on first use, not when constructed."""
 
     def __init__(
-        self,
-        redis_url: str,
-        *,
-        retention: float = 86400.0,
-        concurrency: int = 10,
-        queues: Sequence[str] = ("default",),
-        key_prefix: str = "jobs",
-        max_retry: int = 3,
-        timeout: float = 30.0,
-        lease: float = 30.0,
-        cluster: bool | None = None,
-        backoff: float = 1.0,
-        backoff_max: float = 300.0,
-        failed_max: int = 10_000,
-        failed_retention: float = 7 * 86400.0,
-        secret_id: str | None = None,
-        clock: Callable[[], float] = time.time,
+        self, redis_url: str, *, clock: Callable[[], float] = time.time, **options: Any
     ) -> None:
-        """Settings in seconds: `retention` of COMPLETED results, a handler's `timeout` per
-        attempt, the `lease` of a held job, retry delays `backoff * 2**retried` up to
-        `backoff_max`; `failed_max` / `failed_retention` cap the FAILED jobs kept. `cluster`
-        forces the Redis Cluster client (None: only when the URL has `?cluster=true`).
-        `secret_id` names a Secrets Manager secret holding the Redis password."""
-        self.settings = Settings(
-            redis_url=redis_url,
-            retention=retention,
-            concurrency=concurrency,
-            queues=(queues,) if isinstance(queues, str) else tuple(queues),
-            key_prefix=key_prefix,
-            max_retry=max_retry,
-            timeout=timeout,
-            lease=lease,
-            cluster=cluster,
-            backoff=backoff,
-            backoff_max=backoff_max,
-            failed_max=failed_max,
-            failed_retention=failed_retention,
-            secret_id=secret_id,
-        )
+        """`options` are the fields of `Settings` (their defaults and units are there): for
+        example `retention`, `concurrency`, `queues`, `max_retry`, `timeout`, `lease`,
+        `cluster`, `secret_id`. Raises InvalidSettings for a bad value, TypeError for an
+        unknown option."""
+        self.settings = Settings(redis_url=redis_url, **options)
         self.clock = clock
         self._handlers: dict[str, Handler] = {}
         self._started = False
         self._stop = threading.Event()
-        self._fetcher: threading.Thread | None = None
         self._store: Store | None = None
-        self._worker_store: Store | None = None
         self._worker: Worker | None = None
-        self._kick: KickCallback | None = None
-        self._kick_debounce_ms = 0
         self._lock = threading.Lock()
+        # the clock is looked up at each call: tests move a controller's clock after the fact
+        self.client = JobClient(
+            lambda: self.store, self.settings, self._handlers, lambda: self.clock()
+        )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> JobController:
-        """A controller configured by the JOBS_* environment variables (see the README)."""
+        """A controller configured by the JOBS_* environment variables (see the README);
+        keyword `overrides` (Settings fields) win over the environment."""
         settings = settings_from_env(environ, **overrides)
         values = {k: v for k, v in vars(settings).items() if k != "redis_url"}
         return cls(settings.redis_url, **values)
@@ -111,16 +70,17 @@ class JobController:
         return self._store
 
     def _worker_side(self) -> Worker:
-        """The worker, with its own client whose timeout outlasts a blocking wait for work."""
+        """The worker, with its own clients: one whose timeout outlasts a blocking wait for
+        work, and neither resending a command whose answer was lost (a resent dequeue would
+        take a second batch)."""
         with self._lock:
             if self._worker is None:
-                # no automatic resend: a dequeue whose answer was lost would strand its batch
                 client = make_client(self.settings, retry=False)
                 blocking = make_client(
                     self.settings, blocking_wait_s=MAINTENANCE_INTERVAL_S, retry=False
                 )
-                self._worker_store = Store(client, self.settings.key_prefix, blocking)
-                self._worker = Worker(self._worker_store, self._handlers, self.settings, self.clock)
+                store = Store(client, self.settings.key_prefix, blocking)
+                self._worker = Worker(store, self._handlers, self.settings, self.clock)
             return self._worker
 
     @property
@@ -141,10 +101,9 @@ class JobController:
     def set_kick(self, callback: KickCallback | None, debounce: float = 1.0) -> None:
         """Call callback(queue) after an enqueue, at most once per `debounce` seconds per queue
         across every process (the debounce lives in Redis). Its errors are logged, not raised."""
-        self._kick = callback
-        self._kick_debounce_ms = max(1, int(debounce * 1000)) if callback else 0
+        self.client.set_kick(callback, debounce)
 
-    # -- create --------------------------------------------------------------------------------
+    # -- create and read -----------------------------------------------------------------------
 
     def create_job(
         self,
@@ -159,9 +118,10 @@ class JobController:
     ) -> str:
         """Enqueue one job in one round trip; return its id, `<queue>@<uuid4>`.
 
-        Raises UnknownJobType or InvalidJob for bad input, JobsUnavailable when Redis does not
-        answer; either way nothing is written."""
-        return self.create_jobs(
+        Raises UnknownJobType or InvalidJob for bad input, and then nothing is written.
+        Raises JobsUnavailable when Redis does not answer in time: the job may or may not
+        have been written."""
+        return self.client.create_jobs(
             [(job_type, params)],
             queue=queue,
             process_in=process_in,
@@ -181,118 +141,25 @@ class JobController:
         timeout: float | None = None,
     ) -> list[str]:
         """Enqueue many jobs of one queue atomically, in one round trip; return their ids."""
-        check_queue_name(queue)
-        jobs = list(jobs)
-        if len(jobs) > MAX_JOBS_PER_CALL:
-            raise InvalidJob(
-                f"{len(jobs)} jobs in one call; at most {MAX_JOBS_PER_CALL} (one script must "
-                "not hold Redis for long)"
-            )
-        now = self.clock()
-        run_at = self._run_at(now, process_in, process_at)
-        retries = self._check_max_retry(max_retry)
-        timeout_s = self._check_timeout(timeout)
-        entries: list[tuple[str, str, float]] = []
-        for job_type, params in jobs:
-            job_id = new_job_id(queue)
-            record = {
-                "id": job_id,
-                "type": self._check_type(job_type),
-                "queue": queue,
-                "params": encode_params(params),
-                "state": JobState.FUTURE if run_at else JobState.PENDING,
-                "max_retry": retries,
-                "timeout": timeout_s,
-                "retried": 0,
-                "created_at": now,
-            }
-            record["next_run_at" if run_at else "pending_since"] = run_at or now
-            entries.append((job_id, json.dumps(record, separators=(",", ":")), run_at))
-        if not entries:
-            return []
-        if self.store.enqueue(queue, entries, self._kick_debounce_ms):
-            self._call_kick(queue)
-        return [job_id for job_id, _, _ in entries]
-
-    def _check_type(self, job_type: object) -> str:
-        if not isinstance(job_type, str) or job_type not in self._handlers:
-            known = ", ".join(sorted(self._handlers)) or "none registered"
-            raise UnknownJobType(f"unknown job type {job_type!r} (known: {known})")
-        return job_type
-
-    @staticmethod
-    def _run_at(now: float, process_in: float | None, process_at: float | datetime | None) -> float:
-        """0 for "now", else the Unix time at which the job falls due."""
-        if process_in is not None and process_at is not None:
-            raise InvalidJob("give process_in or process_at, not both")
-        if process_at is not None:
-            at = process_at.timestamp() if isinstance(process_at, datetime) else process_at
-            if not _is_number(at):
-                raise InvalidJob(f"process_at must be a Unix time or a datetime, got {at!r}")
-            return float(at) if at > now else 0.0
-        if process_in is None:
-            return 0.0
-        if not _is_number(process_in) or process_in < 0:
-            raise InvalidJob(f"process_in must be a number of seconds >= 0, got {process_in!r}")
-        return now + float(process_in) if process_in > 0 else 0.0
-
-    def _check_max_retry(self, max_retry: int | None) -> int:
-        if max_retry is None:
-            return self.settings.max_retry
-        if isinstance(max_retry, bool) or not isinstance(max_retry, int) or max_retry < 0:
-            raise InvalidJob(f"max_retry must be an integer >= 0, got {max_retry!r}")
-        return max_retry
-
-    def _check_timeout(self, timeout: float | None) -> float:
-        if timeout is None:
-            return self.settings.timeout
-        if not _is_number(timeout) or timeout <= 0:
-            raise InvalidJob(f"timeout must be a number of seconds > 0, got {timeout!r}")
-        return float(timeout)
-
-    def _call_kick(self, queue: str) -> None:
-        assert self._kick is not None
-        try:
-            self._kick(queue)
-        except Exception:  # noqa: BLE001 - the job is enqueued; a failed kick only delays it
-            log.exception("kicking a worker for queue %s failed", queue)
-            with contextlib.suppress(JobsUnavailable):
-                self.store.clear_kick(queue)  # so that the next enqueue tries again
-
-    # -- read ----------------------------------------------------------------------------------
+        return self.client.create_jobs(
+            jobs,
+            queue=queue,
+            process_in=process_in,
+            process_at=process_at,
+            max_retry=max_retry,
+            timeout=timeout,
+        )
 
     def get_status(self, job_id: str) -> JobStatus:
         """The job's state and result, in one round trip.
 
         Raises InvalidJobId (malformed id), JobNotFound (unknown, or past its retention),
         JobsUnavailable (Redis does not answer)."""
-        queue, job_id = parse_job_id(job_id)
-        raw = self.store.get(queue, job_id)
-        if raw is None:
-            raise JobNotFound(f"no job {job_id}")
-        record = json.loads(raw)
-        state = JobState(record["state"])
-        if state is JobState.COMPLETED and record.get("expires_at", math.inf) <= self.clock():
-            raise JobNotFound(f"job {job_id} completed and its result has expired")
-        result = json.loads(record["result"]) if "result" in record else None
-        return JobStatus(
-            job_id=job_id,
-            state=state,
-            job_type=record["type"],
-            queue=queue,
-            result=result,
-            error=record.get("error"),
-            retried=int(record.get("retried", 0)),
-            max_retry=int(record["max_retry"]),
-            created_at=float(record["created_at"]),
-            completed_at=record.get("completed_at"),
-            next_run_at=record.get("next_run_at"),
-        )
+        return self.client.get_status(job_id)
 
     def queue_stats(self, queues: Sequence[str] | None = None) -> list[QueueStats]:
         """Jobs per state, counters and the oldest pending job's age, one round trip a queue."""
-        now = self.clock()
-        return [self.store.stats(check_queue_name(q), now) for q in queues or self.settings.queues]
+        return self.client.queue_stats(queues)
 
     def known_queues(self) -> list[str]:
         """Every queue a job was ever created in (as recorded in Redis)."""
@@ -312,10 +179,9 @@ class JobController:
         self._stop.clear()
         worker = self._worker_side()
         worker.ensure_threads()
-        self._fetcher = threading.Thread(
+        threading.Thread(
             target=worker.run, args=(self._stop.is_set,), name="jobs-fetch", daemon=True
-        )
-        self._fetcher.start()
+        ).start()
 
     def stop(self, timeout: float = 8.0) -> None:
         """Stop taking work; jobs in flight get `timeout` seconds to finish, then go back to
@@ -360,21 +226,3 @@ class JobController:
             return {"processed": 0, "failed": 0, "lost": 0}
         c = worker.counters
         return {"processed": c.processed, "failed": c.failed, "lost": c.lost}
-
-
-def _is_number(value: object) -> bool:
-    return (
-        isinstance(value, (int, float))
-        and not isinstance(value, bool)
-        and math.isfinite(float(value))
-    )
-
-
-def encode_params(params: object) -> str:
-    """Params as compact JSON, or InvalidJob: they must be a JSON object, without NaN."""
-    if not isinstance(params, dict):
-        raise InvalidJob(f"params must be a JSON object (dict), got {type(params).__name__}")
-    try:
-        return json.dumps(params, allow_nan=False, separators=(",", ":"))
-    except (TypeError, ValueError) as exc:
-        raise InvalidJob(f"params are not JSON: {exc}") from None

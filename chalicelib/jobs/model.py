@@ -83,8 +83,12 @@ class UnknownJobType(InvalidJob):
     """No handler is registered for this job type."""
 
 
+class InvalidSettings(JobError, ValueError):
+    """A setting of the controller (an argument or a JOBS_* variable) has a bad value."""
+
+
 class JobsUnavailable(JobError, ConnectionError):
-    """Redis did not answer in time; nothing was written."""
+    """Redis did not answer in time, or refused the call."""
 
 
 def check_queue_name(queue: object) -> str:

@@ -7,34 +7,22 @@ one round trip. Times are Unix seconds (float) from the caller's clock, passed i
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any, TypeVar
 
 import redis
 from redis.exceptions import DataError, NoScriptError, RedisClusterException, RedisError
 
+from .lua import script_sources
 from .model import JobsUnavailable, QueueStats
+from .record import LeasedJob, Outcome, pending_since
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-SCRIPT_NAMES = (
-    "enqueue",
-    "dequeue",
-    "finish",
-    "extend",
-    "requeue",
-    "forward",
-    "recover",
-    "trim",
-    "stats",
-)
 
 #: at most this many jobs per forward / recover / trim call, so no script blocks Redis for long
 MAINTENANCE_BATCH = 1000
@@ -65,32 +53,26 @@ class QueueKeys:
 
 
 @dataclass(frozen=True)
-class Outcome:
-    """How one attempt ended: kind is 'done' (payload = result JSON), 'fail' or 'retry' (error)."""
+class AttemptOutcome:
+    """How one attempt of a leased job ended, ready for the finish script: the payload is the
+    result's JSON for DONE, else the error text; `retry_at` matters for RETRY only."""
 
     job_id: str
     token: str
-    kind: str
+    outcome: Outcome
     payload: str
     retry_at: float = 0.0
 
 
 @dataclass(frozen=True)
 class Dequeued:
-    records: list[str]
+    jobs: list[LeasedJob]
     #: earliest time a scheduled or retry job falls due or a lease expires; None for never
     next_due: float | None
 
 
-def _load_script_sources() -> dict[str, str]:
-    folder = resources.files(__package__).joinpath("scripts")
-    return {name: folder.joinpath(f"{name}.lua").read_text() for name in SCRIPT_NAMES}
-
-
 class Store:
     """The Redis side of the queue. Wraps every Redis error in JobsUnavailable."""
-
-    _sources: dict[str, str] | None = None
 
     def __init__(
         self,
@@ -105,8 +87,6 @@ class Store:
         self.prefix = prefix
         self._keys: dict[str, QueueKeys] = {}
         self._known_queues: set[str] = set()
-        if Store._sources is None:
-            Store._sources = _load_script_sources()
         self._shas: dict[str, str] = {}
 
     # -- keys ----------------------------------------------------------------------------------
@@ -124,8 +104,7 @@ class Store:
     # -- script plumbing -----------------------------------------------------------------------
 
     def _load_scripts(self) -> None:
-        assert Store._sources is not None
-        for name, source in Store._sources.items():
+        for name, source in script_sources().items():
             self._shas[name] = self.client.script_load(source)
 
     def _guard(self, call: Callable[[], T]) -> T:
@@ -203,19 +182,21 @@ class Store:
             )
         )
         due = reply[0]
-        return Dequeued(
-            [r.decode() if isinstance(r, bytes) else r for r in reply[1:]],
-            float(due) if due else None,
-        )
+        return Dequeued([LeasedJob.decode(raw) for raw in reply[1:]], float(due) if due else None)
 
     def finish(
-        self, queue: str, outcomes: Sequence[Outcome], now: float, retention_s: float, day: str
+        self,
+        queue: str,
+        outcomes: Sequence[AttemptOutcome],
+        now: float,
+        retention_s: float,
+        day: str,
     ) -> list[int]:
         """Write outcomes; returns the new state code of each, 0 where the lease was lost."""
         k = self.keys(queue)
         args: list[Any] = [now, retention_s, day]
         for o in outcomes:
-            args += (o.job_id, o.token, o.kind, o.payload, o.retry_at)
+            args += (o.job_id, o.token, o.outcome.value, o.payload, o.retry_at)
         keys = (k.job, k.lease, k.completed, k.retry, k.failed, k.stats, k.wake)
         return [int(c) for c in self._guard(lambda: self._eval("finish", keys, args))]
 
@@ -283,11 +264,7 @@ class Store:
         active, pending, future, retrying, failed, completed, processed, failed_total = (
             int(n) for n in reply[:8]
         )
-        oldest_age_s = None
-        if reply[8]:
-            oldest = json.loads(reply[8])
-            since = oldest.get("pending_since", oldest["created_at"])
-            oldest_age_s = max(0.0, now - float(since))
+        oldest_age_s = max(0.0, now - pending_since(reply[8])) if reply[8] else None
         return QueueStats(
             queue, active, pending, future, retrying, failed, completed, processed, failed_total,
             oldest_age_s,

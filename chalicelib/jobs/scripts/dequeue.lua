@@ -17,8 +17,8 @@ if ids then
     local raw = redis.call('HGET', KEYS[1], id)
     if raw then
       local rec = cjson.decode(raw)
-      if rec.state == 2 then
-        rec.state = 1
+      if rec.state == STATE.PENDING then
+        rec.state = STATE.ACTIVE
         rec.token = token
         rec.started_at = now
         local encoded = cjson.encode(rec)
@@ -29,10 +29,7 @@ if ids then
     end
   end
 end
-if redis.call('LLEN', KEYS[2]) > 0 then
-  redis.call('LPUSH', KEYS[6], 1)
-  redis.call('LTRIM', KEYS[6], 0, 0)
-end
+if redis.call('LLEN', KEYS[2]) > 0 then rearm_wake(KEYS[6]) end
 local due = nil
 for _, key in ipairs({KEYS[3], KEYS[4], KEYS[5]}) do
   local first = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')

@@ -19,8 +19,7 @@ for i = 2, #ARGV, 3 do
     pushed = true
   end
 end
-redis.call('LPUSH', KEYS[4], 1)
-redis.call('LTRIM', KEYS[4], 0, 0)
+rearm_wake(KEYS[4])
 if pushed and ARGV[1] ~= '0' and redis.call('SET', KEYS[5], 1, 'NX', 'PX', ARGV[1]) then
   return 1
 end

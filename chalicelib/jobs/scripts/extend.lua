@@ -8,7 +8,7 @@ for i = 3, #ARGV do
   local id = ARGV[i]
   local raw = redis.call('HGET', KEYS[1], id)
   local rec = raw and cjson.decode(raw)
-  if rec and rec.state == 1 and rec.token == ARGV[2] then
+  if rec and rec.state == STATE.ACTIVE and rec.token == ARGV[2] then
     redis.call('ZADD', KEYS[2], 'XX', ARGV[1], id)
   else
     lost[#lost + 1] = id

@@ -14,7 +14,7 @@ for _, key in ipairs({KEYS[2], KEYS[3]}) do
     local raw = redis.call('HGET', KEYS[1], id)
     if raw then
       local rec = cjson.decode(raw)
-      rec.state = 2
+      rec.state = STATE.PENDING
       rec.next_run_at = nil
       rec.pending_since = tonumber(ARGV[1])
       redis.call('HSET', KEYS[1], id, cjson.encode(rec))
@@ -23,8 +23,5 @@ for _, key in ipairs({KEYS[2], KEYS[3]}) do
     end
   end
 end
-if moved > 0 then
-  redis.call('LPUSH', KEYS[5], 1)
-  redis.call('LTRIM', KEYS[5], 0, 0)
-end
+if moved > 0 then rearm_wake(KEYS[5]) end
 return moved

@@ -14,30 +14,13 @@ for _, id in ipairs(ids) do
   redis.call('ZREM', KEYS[2], id)
   local raw = redis.call('HGET', KEYS[1], id)
   local rec = raw and cjson.decode(raw)
-  if rec and rec.state == 1 then
+  if rec and rec.state == STATE.ACTIVE then
     rec.token = nil
-    rec.error = ARGV[5]
-    rec.errors = rec.errors or {}
-    table.insert(rec.errors, ARGV[5])
-    if #rec.errors > 5 then table.remove(rec.errors, 1) end
-    if rec.retried < rec.max_retry then
-      rec.state = 4
-      rec.retried = rec.retried + 1
-      rec.next_run_at = tonumber(ARGV[3])
-      redis.call('ZADD', KEYS[3], rec.next_run_at, id)
-    else
-      rec.state = 5
-      rec.completed_at = now
-      redis.call('ZADD', KEYS[4], now, id)
-    end
+    add_error(rec, ARGV[5])
+    retry_or_fail(rec, id, now, tonumber(ARGV[3]), KEYS[3], KEYS[4])
     failed = failed + 1
     redis.call('HSET', KEYS[1], id, cjson.encode(rec))
   end
 end
-if failed > 0 then
-  redis.call('HINCRBY', KEYS[5], 'processed', failed)
-  redis.call('HINCRBY', KEYS[5], 'processed:' .. ARGV[4], failed)
-  redis.call('HINCRBY', KEYS[5], 'failed', failed)
-  redis.call('HINCRBY', KEYS[5], 'failed:' .. ARGV[4], failed)
-end
+count(KEYS[5], ARGV[4], failed, failed)
 return #ids

@@ -10,8 +10,8 @@ for i = #ARGV, 2, -1 do
   local id = ARGV[i]
   local raw = redis.call('HGET', KEYS[1], id)
   local rec = raw and cjson.decode(raw)
-  if rec and rec.state == 1 and rec.token == ARGV[1] then
-    rec.state = 2
+  if rec and rec.state == STATE.ACTIVE and rec.token == ARGV[1] then
+    rec.state = STATE.PENDING
     rec.token = nil
     rec.started_at = nil
     redis.call('HSET', KEYS[1], id, cjson.encode(rec))
@@ -20,8 +20,5 @@ for i = #ARGV, 2, -1 do
     moved = moved + 1
   end
 end
-if moved > 0 then
-  redis.call('LPUSH', KEYS[4], 1)
-  redis.call('LTRIM', KEYS[4], 0, 0)
-end
+if moved > 0 then rearm_wake(KEYS[4]) end
 return moved

@@ -1,0 +1,133 @@
+"""The job record: the one place that knows its fields, its encoding, and the names of states
+and outcomes, for Python and for the Lua scripts alike.
+
+A job is stored as one JSON object in the queue's `job` hash. The Lua scripts change a few of its
+fields at each state transition (state, lease token, times, retries, errors) and never touch the
+rest. `params` and `result` are kept as JSON *strings* inside that object: Lua's cjson re-encodes
+numbers with 14 significant digits, so a float such as 0.30000000000000004 would come back
+changed if the scripts decoded and re-encoded it. As opaque strings they travel unchanged.
+
+The scripts get their state numbers and outcome names from `lua_constants()`, which is generated
+from the enums below and put in front of every script when it is loaded: one source of truth.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from .model import JobState, JobStatus
+
+
+class Outcome(str, Enum):
+    """How one attempt ended, as the worker reports it to the finish script."""
+
+    #: the handler returned success; the payload is the result's JSON
+    DONE = "done"
+    #: a permanent failure (the handler said so): FAILED at once, no retry
+    FAIL = "fail"
+    #: a failure worth another try, while tries are left; the payload is the error text
+    RETRY = "retry"
+
+
+#: how many errors of earlier attempts a record keeps, newest last
+ERRORS_KEPT = 5
+
+
+def compact_json(value: object) -> str:
+    """JSON without spaces and without NaN or Infinity (ValueError, TypeError if not JSON)."""
+    return json.dumps(value, allow_nan=False, separators=(",", ":"))
+
+
+def new_record(
+    job_id: str,
+    job_type: str,
+    queue: str,
+    params_json: str,
+    *,
+    now: float,
+    run_at: float,
+    max_retry: int,
+    timeout_s: float,
+) -> str:
+    """The encoded record of a job just created: PENDING, or FUTURE when `run_at` is set."""
+    record: dict[str, Any] = {
+        "id": job_id,
+        "type": job_type,
+        "queue": queue,
+        "params": params_json,
+        "state": JobState.FUTURE if run_at else JobState.PENDING,
+        "max_retry": max_retry,
+        "timeout": timeout_s,
+        "retried": 0,
+        "created_at": now,
+    }
+    record["next_run_at" if run_at else "pending_since"] = run_at or now
+    return compact_json(record)
+
+
+@dataclass(frozen=True)
+class LeasedJob:
+    """What a worker needs of a job it took: decoded once, at dequeue."""
+
+    job_id: str
+    job_type: str
+    params_json: str
+    retried: int
+    #: seconds one attempt may run; None: the controller's default
+    timeout_s: float | None
+
+    @classmethod
+    def decode(cls, raw: str | bytes) -> LeasedJob:
+        record = json.loads(raw)
+        timeout = record.get("timeout")
+        return cls(
+            job_id=record["id"],
+            job_type=record["type"],
+            params_json=record["params"],
+            retried=int(record.get("retried", 0)),
+            timeout_s=float(timeout) if timeout else None,
+        )
+
+
+def decode_status(job_id: str, queue: str, raw: str | bytes, now: float) -> JobStatus | None:
+    """The status a record shows at `now`; None when it is a COMPLETED job past its retention
+    (trimming may not have deleted it yet)."""
+    record = json.loads(raw)
+    state = JobState(record["state"])
+    if state is JobState.COMPLETED and record.get("expires_at", math.inf) <= now:
+        return None
+    return JobStatus(
+        job_id=job_id,
+        state=state,
+        job_type=record["type"],
+        queue=queue,
+        result=json.loads(record["result"]) if "result" in record else None,
+        error=record.get("error"),
+        retried=int(record.get("retried", 0)),
+        max_retry=int(record["max_retry"]),
+        created_at=float(record["created_at"]),
+        completed_at=record.get("completed_at"),
+        next_run_at=record.get("next_run_at"),
+    )
+
+
+def pending_since(raw: str | bytes) -> float:
+    """When a PENDING job became ready (its creation, for records that predate the field)."""
+    record = json.loads(raw)
+    return float(record.get("pending_since", record["created_at"]))
+
+
+def lua_constants() -> str:
+    """Lua source defining STATE.<NAME> and OUTCOME.<NAME> and ERRORS_KEPT from the Python
+    enums, put in front of every script."""
+    states = ", ".join(f"{s.name} = {int(s)}" for s in JobState)
+    outcomes = ", ".join(f"{o.name} = '{o.value}'" for o in Outcome)
+    return (
+        f"local STATE = {{{states}}}\n"
+        f"local OUTCOME = {{{outcomes}}}\n"
+        f"local ERRORS_KEPT = {ERRORS_KEPT}\n"
+    )

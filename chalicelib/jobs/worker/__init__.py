@@ -1,0 +1,140 @@
+"""The worker: several duties sharing one in-flight table, wired together here.
+
+- fetch (the caller's thread, `fetch.py`): dequeue batches while there is room, else wait on
+  Redis for work; run maintenance (recover, forward, trim) when it falls due;
+- execute (`concurrency` threads, `execute.py`): run one handler at a time, name its outcome;
+- flush (one thread, `flush.py`): write the outcomes gathered so far, one call per queue;
+- lease keeping (one thread, `leases.py`): extend held jobs' leases, fail overrunning handlers.
+The same loop serves `JobController.start()` (until stopped) and `drain()` (until a deadline).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+
+from ..attempt import Handler
+from ..config import Settings
+from ..model import JobsUnavailable
+from ..store import Store
+from .execute import Executors
+from .fetch import MAINTENANCE_INTERVAL_S, Fetcher, ShouldStop
+from .flush import Flusher
+from .inflight import Counters, Held, InFlight, Phase
+from .leases import LeaseKeeper
+
+__all__ = ["MAINTENANCE_INTERVAL_S", "Counters", "Worker"]
+
+log = logging.getLogger("chalicelib.jobs.worker")
+
+#: after Redis errors, wait this long before the next try, doubling up to the maximum
+REDIS_RETRY_S = 0.5
+REDIS_RETRY_MAX_S = 5.0
+#: when handing back, outcomes still unwritten after this long are left to lease recovery
+HAND_BACK_WRITE_S = 1.0
+
+
+class Worker:
+    """Runs jobs of the configured queues with the registered handlers. One per controller."""
+
+    def __init__(
+        self,
+        store: Store,
+        handlers: Mapping[str, Handler],
+        settings: Settings,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.inflight = InFlight()
+        self.executors = Executors(self.inflight, handlers, settings, clock)
+        self.fetcher = Fetcher(store, self.inflight, self.executors.submit, settings, clock)
+        self.flusher = Flusher(store, self.inflight, settings, clock)
+        self.leases = LeaseKeeper(store, self.inflight, self.executors, settings, clock)
+        self._closed: threading.Event | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def counters(self) -> Counters:
+        return self.inflight.counters
+
+    def ensure_threads(self) -> None:
+        """Start the executor, flush and lease threads once (again after close())."""
+        with self._lock:
+            if self._closed is not None:
+                return
+            self._closed = closed = threading.Event()
+            self.executors.start()
+            for target, name in ((self.flusher.loop, "flush"), (self.leases.loop, "leases")):
+                threading.Thread(
+                    target=target, args=(closed,), name=f"jobs-{name}", daemon=True
+                ).start()
+
+    def run(self, should_stop: ShouldStop, deadline: float | None = None) -> None:
+        """Fetch and dispatch jobs until should_stop() or the monotonic deadline. While Redis is
+        away, try again with a growing pause, and say so when the error changes."""
+        self.ensure_threads()
+        pause_s, last_error = REDIS_RETRY_S, ""
+        while not should_stop():
+            if deadline is not None and time.monotonic() >= deadline:
+                return
+            try:
+                self.fetcher.fetch_once(should_stop, deadline)
+            except JobsUnavailable as exc:
+                if should_stop():
+                    return
+                if str(exc) != last_error:
+                    log.warning("%s; trying again (every %gs at most)", exc, REDIS_RETRY_MAX_S)
+                    last_error = str(exc)
+                if deadline is not None:
+                    pause_s = min(pause_s, max(0.0, deadline - time.monotonic()))
+                time.sleep(pause_s)
+                pause_s = min(pause_s * 2, REDIS_RETRY_MAX_S)
+                continue
+            if last_error:
+                log.warning("Redis answers again")
+                pause_s, last_error = REDIS_RETRY_S, ""
+
+    def maintain(self, now: float) -> None:
+        """Recover expired leases, forward due jobs and trim expired ones, in every queue."""
+        self.fetcher.maintain(now)
+
+    def hand_back(self, wait_s: float) -> int:
+        """Stop work in progress: unstarted jobs go back to PENDING at once; running ones get
+        `wait_s` to finish, then go back too (their late outcomes are dropped). Returns how many
+        went back."""
+        with self.fetcher.dequeuing:
+            unstarted = self.inflight.hand_back(lambda job: job.phase is Phase.LEASED)
+            self.inflight.wait_until_quiet(time.monotonic() + wait_s)
+            running = self.inflight.hand_back(lambda job: True)
+            self.flusher.flush(give_up_s=HAND_BACK_WRITE_S)
+            return self._requeue(unstarted + running)
+
+    def _requeue(self, jobs: list[Held]) -> int:
+        groups: dict[tuple[str, str], list[str]] = defaultdict(list)
+        for job in jobs:
+            groups[(job.queue, job.token)].append(job.job_id)
+        moved = 0
+        for (queue, token), ids in groups.items():
+            try:
+                moved += self.store.requeue(queue, token, ids)
+            except JobsUnavailable as exc:
+                log.error(
+                    "could not hand back %d jobs (their leases will expire): %s", len(ids), exc
+                )
+        self.inflight.forget(jobs)
+        return moved
+
+    def close(self) -> None:
+        """End the worker's threads (running handlers finish in the background)."""
+        with self._lock:
+            closed, self._closed = self._closed, None
+            if closed is None:
+                return
+            closed.set()
+            self.executors.stop()
+            with self.inflight.lock:
+                self.inflight.outcome_ready.notify_all()

@@ -1,0 +1,141 @@
+"""The fetch duty: take batches of jobs while there is room, else wait on Redis for work; run
+maintenance (recover expired leases, forward due jobs, trim) when it falls due."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+
+from ..config import Settings
+from ..store import Store
+from .inflight import Held, InFlight
+
+log = logging.getLogger("chalicelib.jobs.worker")
+
+#: most jobs taken in one dequeue call
+BATCH_MAX = 200
+#: a worker holds, beyond its running jobs, about this many seconds of work (see prefetch())
+PREFETCH_WINDOW_S = 0.05
+#: maintenance (recover, forward, trim) at least this often
+MAINTENANCE_INTERVAL_S = 5.0
+
+ShouldStop = Callable[[], bool]
+
+
+def day_of(now: float) -> str:
+    return time.strftime("%Y-%m-%d", time.gmtime(now))
+
+
+class Fetcher:
+    """Feeds the executors with jobs from Redis. Runs in the caller's thread."""
+
+    def __init__(
+        self,
+        store: Store,
+        inflight: InFlight,
+        submit: Callable[[Sequence[Held]], None],
+        settings: Settings,
+        clock: Callable[[], float],
+    ) -> None:
+        self.store = store
+        self.inflight = inflight
+        self.submit = submit
+        self.settings = settings
+        self.clock = clock
+        self.next_maintenance = 0.0
+        #: earliest time a scheduled or retry job falls due or a lease expires, as last seen
+        self.next_due: float | None = None
+        #: held while dequeuing: a hand-back takes it so that no batch arrives mid-way
+        self.dequeuing = threading.Lock()
+
+    def fetch_once(self, should_stop: ShouldStop, deadline: float | None) -> None:
+        """One turn: maintenance if due, then a batch if there is room, else a wait for work."""
+        now = self.clock()
+        if now >= self.next_maintenance or (self.next_due is not None and now >= self.next_due):
+            self.maintain(now)
+        room = self._wait_for_room(should_stop, deadline)
+        if room <= 0:
+            return
+        if self._dequeue(room, should_stop):
+            return
+        wait_s = self.next_maintenance - self.clock()
+        if self.next_due is not None:
+            wait_s = min(wait_s, self.next_due - self.clock())
+        if deadline is not None:
+            wait_s = min(wait_s, deadline - time.monotonic())
+        if wait_s > 0 and not should_stop():
+            woken_for = self.store.wait_for_work(self.settings.queues, wait_s)
+            past_deadline = deadline is not None and time.monotonic() >= deadline
+            if woken_for is not None and (should_stop() or past_deadline):
+                self.store.wake(woken_for)  # not ours to act on: for the next idle worker
+
+    def prefetch(self) -> int:
+        """How many jobs to hold beyond those running: about PREFETCH_WINDOW_S of work.
+
+        Quick jobs come in batches of up to BATCH_MAX (a round trip per batch, not per job);
+        slow ones are taken only as threads free up, so they stay PENDING for other workers
+        instead of waiting, ACTIVE, behind this worker's running jobs."""
+        concurrency = self.settings.concurrency
+        mean_s = self.inflight.mean_run_s
+        if mean_s is None:
+            return concurrency
+        return min(BATCH_MAX, int(concurrency * PREFETCH_WINDOW_S / max(mean_s, 1e-6)))
+
+    def _wait_for_room(self, should_stop: ShouldStop, deadline: float | None) -> int:
+        """Block until the worker holds few enough jobs that a batch is worth taking; return
+        how many to take."""
+        inflight = self.inflight
+        with inflight.room:
+            while not should_stop():
+                prefetch = self.prefetch()
+                room = self.settings.concurrency + prefetch - inflight.unfinished
+                if room >= max(1, prefetch // 2):
+                    return room
+                timeout = 0.1 if deadline is None else min(0.1, deadline - time.monotonic())
+                if timeout <= 0:
+                    return 0
+                inflight.room.wait(timeout)
+            return 0
+
+    def _dequeue(self, room: int, should_stop: ShouldStop) -> bool:
+        """Take up to `room` jobs across the queues, in order; True when any were taken."""
+        taken = 0
+        due: list[float] = []
+        with self.dequeuing:
+            if should_stop():
+                return False
+            for queue in self.settings.queues:
+                want = min(room - taken, BATCH_MAX)
+                if want <= 0:
+                    break
+                token = uuid.uuid4().hex
+                now = self.clock()
+                batch = self.store.dequeue(queue, want, now, now + self.settings.lease, token)
+                if batch.next_due is not None:
+                    due.append(batch.next_due)
+                held = [Held(job, queue, token) for job in batch.jobs]
+                self.inflight.add(held)
+                self.submit(held)
+                taken += len(held)
+        self.next_due = min(due) if due else None
+        return taken > 0
+
+    def maintain(self, now: float) -> None:
+        """Recover expired leases, forward due jobs and trim expired ones, in every queue."""
+        for queue in self.settings.queues:
+            recovered, forwarded, trimmed = self.store.maintain(
+                queue,
+                now,
+                day_of(now),
+                failed_keep_since=now - self.settings.failed_retention,
+                failed_keep_count=self.settings.failed_max,
+            )
+            if recovered:
+                log.warning("queue %s: recovered %d jobs whose lease expired", queue, recovered)
+            if forwarded or trimmed:
+                log.debug("queue %s: forwarded %d, trimmed %d", queue, forwarded, trimmed)
+        self.next_maintenance = now + MAINTENANCE_INTERVAL_S
+        self.next_due = None

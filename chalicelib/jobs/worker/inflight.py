@@ -1,0 +1,177 @@
+"""The in-flight table: every job a worker holds, from dequeue until its outcome is written.
+
+The worker's duties (fetch, execute, flush, lease keeping) run in threads of their own and share
+only this table. Every change to a held job goes through a method here, under the one lock, so a
+job's phase moves one way only: LEASED -> RUNNING -> DONE, or to HANDED_BACK / OVERRAN on the way.
+"""
+
+from __future__ import annotations
+
+import enum
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from ..record import LeasedJob, Outcome
+from ..store import AttemptOutcome
+
+
+class Phase(enum.Enum):
+    #: taken from Redis, waiting for an executor thread
+    LEASED = "leased"
+    #: its handler runs
+    RUNNING = "running"
+    #: it ended; its outcome waits to be written (or was)
+    DONE = "done"
+    #: given back to PENDING (the worker is stopping): whatever its handler returns is dropped
+    HANDED_BACK = "handed back"
+    #: its handler ran past its timeout: the attempt failed; its thread retires when it returns
+    OVERRAN = "overran"
+
+
+@dataclass(eq=False)
+class Held:
+    """A job a worker holds under a lease."""
+
+    job: LeasedJob
+    queue: str
+    token: str
+    phase: Phase = Phase.LEASED
+    #: monotonic times of its start and of its timeout
+    started: float = 0.0
+    deadline: float = 0.0
+
+    @property
+    def job_id(self) -> str:
+        return self.job.job_id
+
+
+@dataclass
+class Counters:
+    """This worker's totals since it began."""
+
+    processed: int = 0
+    failed: int = 0
+    #: outcomes not written because the lease was no longer ours
+    lost: int = 0
+
+
+class InFlight:
+    """The held jobs, the outcomes waiting to be written, and the conditions duties wait on."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        #: notified when a job leaves the worker's hands (room for more) or stops running
+        self.room = threading.Condition(self.lock)
+        #: notified when an outcome is queued for writing
+        self.outcome_ready = threading.Condition(self.lock)
+        #: notified when a write of outcomes ends
+        self.written = threading.Condition(self.lock)
+        self.held: dict[str, Held] = {}
+        self.outcomes: list[tuple[Held, AttemptOutcome]] = []
+        #: held jobs whose outcome is not yet queued: what occupies a slot or the prefetch
+        self.unfinished = 0
+        #: outcome writes under way
+        self.writing = 0
+        self.counters = Counters()
+        #: how long a handler runs, on average (a moving average); None until one ran
+        self.mean_run_s: float | None = None
+
+    def add(self, jobs: Iterable[Held]) -> None:
+        with self.lock:
+            for job in jobs:
+                self.held[job.job_id] = job
+                self.unfinished += 1
+
+    def begin(self, job: Held, timeout_s: float) -> bool:
+        """Mark the job RUNNING with its deadline; False when it was handed back first."""
+        with self.lock:
+            if job.phase is not Phase.LEASED:
+                self.unfinished -= 1
+                self.room.notify()
+                return False
+            job.phase = Phase.RUNNING
+            job.started = time.monotonic()
+            job.deadline = job.started + timeout_s
+            return True
+
+    def end(self, job: Held, outcome: AttemptOutcome, ran_s: float) -> bool:
+        """Queue the outcome of a job whose handler returned. True when the calling thread must
+        retire: the job overran and a fresh thread already took its place."""
+        with self.lock:
+            mean_s = self.mean_run_s
+            self.mean_run_s = ran_s if mean_s is None else mean_s + 0.1 * (ran_s - mean_s)
+            if job.phase is Phase.OVERRAN:
+                return True
+            self.unfinished -= 1
+            if job.phase is Phase.HANDED_BACK:
+                self.held.pop(job.job_id, None)
+            else:
+                job.phase = Phase.DONE
+                self._queue(job, outcome)
+            self.room.notify()
+            return False
+
+    def overran(self, now: float, fail: Callable[[Held], AttemptOutcome]) -> list[Held]:
+        """Jobs RUNNING past their deadline at monotonic `now` become OVERRAN, their failed
+        outcomes (`fail(job)`) queued and their slots freed; returns them."""
+        with self.lock:
+            late = [j for j in self.held.values() if j.phase is Phase.RUNNING and now > j.deadline]
+            for job in late:
+                job.phase = Phase.OVERRAN
+                self._queue(job, fail(job))
+                self.unfinished -= 1
+            if late:
+                self.room.notify_all()
+            return late
+
+    def _queue(self, job: Held, outcome: AttemptOutcome) -> None:
+        self.outcomes.append((job, outcome))
+        self.outcome_ready.notify()
+
+    def hand_back(self, which: Callable[[Held], bool]) -> list[Held]:
+        """Mark the chosen jobs (LEASED or RUNNING) HANDED_BACK; returns them."""
+        with self.lock:
+            chosen = [
+                j
+                for j in self.held.values()
+                if j.phase in (Phase.LEASED, Phase.RUNNING) and which(j)
+            ]
+            for job in chosen:
+                job.phase = Phase.HANDED_BACK
+            return chosen
+
+    def wait_until_quiet(self, deadline: float) -> None:
+        """Block until no held job is LEASED or RUNNING, or the monotonic deadline passes."""
+        with self.room:
+            while time.monotonic() < deadline and any(
+                j.phase in (Phase.LEASED, Phase.RUNNING) for j in self.held.values()
+            ):
+                self.room.wait(max(0.0, min(0.05, deadline - time.monotonic())))
+
+    def forget(self, jobs: Iterable[Held]) -> None:
+        with self.lock:
+            for job in jobs:
+                self.held.pop(job.job_id, None)
+
+    def leases(self) -> dict[str, dict[str, list[str]]]:
+        """queue -> lease token -> ids of the held jobs whose leases are still to keep."""
+        by_queue: dict[str, dict[str, list[str]]] = {}
+        with self.lock:
+            for job in self.held.values():
+                if job.phase is not Phase.HANDED_BACK:
+                    by_queue.setdefault(job.queue, {}).setdefault(job.token, []).append(job.job_id)
+        return by_queue
+
+    def written_out(self, items: list[tuple[Held, AttemptOutcome]], codes: list[int]) -> None:
+        """Count outcomes the finish script answered: a 0 code means the lease was lost."""
+        with self.lock:
+            for (job, outcome), code in zip(items, codes, strict=True):
+                self.held.pop(job.job_id, None)
+                if code == 0:
+                    self.counters.lost += 1
+                    continue
+                self.counters.processed += 1
+                if outcome.outcome is not Outcome.DONE:
+                    self.counters.failed += 1
