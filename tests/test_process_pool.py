@@ -246,15 +246,23 @@ def test_dropped_pool_leaves_no_process() -> None:
 
 
 ORPHAN_SCRIPT = """
-import json, sys, threading
+import json, os, sys, threading, time
 from chalicelib.jobs.model import JobResult
 from chalicelib.jobs.process_pool import HandlerProcessPool
-pool = HandlerProcessPool({"add": lambda p: JobResult(True, res=p["a"] + p["b"])}, 2)
+started_r, started_w = os.pipe()
+def hang(params):
+    os.write(started_w, b"!"); time.sleep(3600)
+def add(params):
+    return JobResult(True, res=params["a"] + params["b"])
+pool = HandlerProcessPool({"add": add, "hang": hang}, 2)
 if sys.argv[1] == "thread":  # started from a thread that ends: the pool must outlive it
     starter = threading.Thread(target=pool.start); starter.start(); starter.join()
 else:
     pool.start()
-print(json.dumps({"pids": pool.pids, "sum": pool.run("add", '{"a": 1, "b": 2}', 5)}), flush=True)
+report = {"pids": pool.pids, "sum": pool.run("add", '{"a": 1, "b": 2}', 5)}
+threading.Thread(target=pool.run, args=("hang", "{}", 3600), daemon=True).start()
+os.read(started_r, 1)  # one child idle, one running a handler when this process dies
+print(json.dumps(report), flush=True)
 sys.stdin.read()
 """
 

@@ -76,7 +76,9 @@ def _serve_zygote(control: socket.socket, handlers: Mapping[str, Handler]) -> No
         request = json.loads(message)
         if request["op"] == "kill" and request["pid"] in children:
             children.discard(request["pid"])
-            control.send(json.dumps({"code": _kill(request["pid"])}).encode())
+            os.kill(request["pid"], signal.SIGKILL)  # a no-op if it already exited
+            code = os.waitstatus_to_exitcode(os.waitpid(request["pid"], 0)[1])
+            control.send(json.dumps({"code": code}).encode())
         elif request["op"] == "spawn":
             _spawn(control, handlers, children)
         else:
@@ -103,12 +105,6 @@ def _spawn(control: socket.socket, handlers: Mapping[str, Handler], children: se
     socket.send_fds(control, [json.dumps({"pid": pid}).encode()], [ours.fileno()])
     ours.close()
     theirs.close()
-
-
-def _kill(pid: int) -> int:
-    """SIGKILL a child (a no-op if it already exited) and reap it; its exit code."""
-    os.kill(pid, signal.SIGKILL)
-    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
 
 
 def _stop_children(pids: set[int]) -> None:
@@ -293,6 +289,7 @@ class HandlerProcessPool:
             return child
 
     def _give_back(self, child: _Child) -> None:
+        """Make a child idle again, or close its connection if the pool is closed."""
         with self._cond:
             self._busy.discard(child)
             if self._closed:  # close() reaps it: EOF, or SIGKILL if abandoned
@@ -311,27 +308,21 @@ class HandlerProcessPool:
             zygote = self._zygote
         assert zygote is not None
         code = zygote.kill(child.pid)
-        spare = None
         try:
-            spare = None if self._closed else _Child(*zygote.spawn())
-        except OSError:
+            if not self._closed:
+                self._give_back(_Child(*zygote.spawn()))
+        except OSError:  # the zygote is gone: the pool shrinks, borrowers must hear of it
             if not self._closed:
                 log.exception("could not start a handler process to replace pid %d", child.pid)
-        with self._cond:
-            if spare is not None and not self._closed:
-                self._idle.append(spare)
-            elif spare is not None:
-                spare.conn.close()
-            self._cond.notify_all()
+            with self._cond:
+                self._cond.notify_all()
         if code is None:
             return "was killed as the pool closed" if self._closed else "was lost with its zygote"
         return _describe_exit(code)
 
 
 def _describe_exit(code: int) -> str:
-    if code < 0:
-        return f"was killed by {signal.Signals(-code).name}"
-    return f"exited with code {code}"
+    return f"was killed by {signal.Signals(-code).name}" if code < 0 else f"exited with code {code}"
 
 
 def _shutdown(zygote: _Zygote, idle: list[_Child], busy: set[_Child]) -> None:
