@@ -1,18 +1,15 @@
 """Handlers in child processes, so a handler past its timeout can be killed and its child replaced.
 
-Fork safety: `start()` forks one "zygote" while the caller is (ideally) still single-threaded, and
-every child is later forked from that zygote, which never runs more than one thread. A child
-therefore inherits the handlers as they were at `start()`, and never a lock that one of the
-parent's later threads (executors, redis-py connections) held at the moment of a fork. CPython
-reinitialises logging's locks and the random seed in a forked process; the zygote and the children
-reset the parent's Python signal handlers and ignore SIGINT (Ctrl-C is the parent's to handle).
+Fork safety: `start()` forks one single-threaded "zygote", and every child is forked from it later,
+so a child inherits the handlers as they were at `start()` and never a lock that one of the parent's
+later threads (executors, redis-py connections) held when a child was replaced. CPython resets
+logging's locks and the random seed after a fork; the zygote and children also drop the parent's
+Python signal handlers and ignore SIGINT (Ctrl-C is the parent's to handle).
 
-No orphans: the zygote and each child hold one socket to the parent's side; on its EOF a child
-exits and the zygote kills and reaps its children before exiting. On Linux a child also dies with
-the zygote (PR_SET_PDEATHSIG), and the zygote with the parent when `start()` ran on the main thread.
-The zygote reaps every child, and only when the parent asks, so a pid it kills is never reused.
-
-Messages are JSON bytes; nothing is pickled.
+No orphans: a child exits on EOF from the parent; the zygote, on EOF, kills and reaps its children.
+On Linux a child also dies with the zygote (PR_SET_PDEATHSIG), and the zygote with the parent when
+`start()` ran on the main thread. Only the zygote reaps, when the parent asks, so no pid is reused
+under a kill. Messages are JSON bytes; nothing is pickled.
 """
 
 from __future__ import annotations
@@ -163,10 +160,8 @@ class _Zygote:
         return None if code is None else int(code)
 
     def close(self) -> None:
-        """EOF to the zygote, which stops its children; returns once it is reaped."""
+        """EOF to the zygote, which stops its children; returns once it is reaped. Call once."""
         with self._lock:
-            if self._control.fileno() < 0:
-                return
             self._control.close()
         with contextlib.suppress(ChildProcessError):  # someone else reaped it
             os.waitpid(self.pid, 0)
