@@ -1,0 +1,329 @@
+"""Handlers in child processes, so a handler past its timeout can be killed and its child replaced.
+
+Fork safety: `start()` forks one single-threaded "zygote", and every child is forked from it later,
+so a child inherits the handlers as they were at `start()` and never a lock that one of the parent's
+later threads (executors, redis-py connections) held when a child was replaced. CPython resets
+logging's locks and the random seed after a fork; the zygote and children also drop the parent's
+Python signal handlers and ignore SIGINT (Ctrl-C is the parent's to handle).
+
+No orphans: a child exits on EOF from the parent; the zygote, on EOF, kills and reaps its children.
+On Linux a child also dies with the zygote (PR_SET_PDEATHSIG), and the zygote with the parent when
+`start()` ran on the main thread. Only the zygote reaps, when the parent asks, so no pid is reused
+under a kill. Messages are JSON bytes; nothing is pickled.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+import weakref
+from collections.abc import Mapping
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+
+from .attempt import Handler, run_handler
+
+log = logging.getLogger("chalicelib.jobs.process_pool")
+
+#: how long the zygote waits for its children to exit on EOF before it kills them
+EXIT_GRACE_S = 1.0
+_PR_SET_PDEATHSIG = 1
+_MESSAGE_MAX_BYTES = 4096
+
+
+def _isolate(parent_pid: int, die_with_parent: bool = True) -> None:
+    """In a freshly forked process: die with the forking process, drop the parent's handlers."""
+    if die_with_parent and sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(0)
+    for signum in signal.valid_signals():
+        if callable(signal.getsignal(signum)):
+            signal.signal(signum, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # children stay waitable until reaped
+
+
+def _serve_child(conn: Connection, handlers: Mapping[str, Handler]) -> None:
+    """A child's loop: one job in, its (kind, payload) out; exits on EOF."""
+    while True:
+        try:
+            job = json.loads(conn.recv_bytes())
+        except (EOFError, OSError):
+            os._exit(0)
+        kind, payload = run_handler(handlers.get(job["type"]), job)
+        conn.send_bytes(json.dumps([kind, payload]).encode())
+
+
+def _serve_zygote(control: socket.socket, handlers: Mapping[str, Handler]) -> None:
+    """The zygote's loop: fork a child or kill and reap one, as asked; on EOF, stop them all."""
+    children: set[int] = set()
+    while True:
+        message = control.recv(_MESSAGE_MAX_BYTES)
+        if not message:
+            break
+        request = json.loads(message)
+        if request["op"] == "kill" and request["pid"] in children:
+            children.discard(request["pid"])
+            os.kill(request["pid"], signal.SIGKILL)  # a no-op if it already exited
+            code = os.waitstatus_to_exitcode(os.waitpid(request["pid"], 0)[1])
+            control.send(json.dumps({"code": code}).encode())
+        elif request["op"] == "spawn":
+            _spawn(control, handlers, children)
+        else:
+            control.send(json.dumps({"error": f"bad request {request!r}"}).encode())
+    _stop_children(children)
+
+
+def _spawn(control: socket.socket, handlers: Mapping[str, Handler], children: set[int]) -> None:
+    """Fork a child and send the parent its pid and its end of the child's connection."""
+    ours, theirs = socket.socketpair()
+    try:
+        pid = os.fork()
+    except OSError as exc:
+        ours.close()
+        theirs.close()
+        control.send(json.dumps({"error": f"fork failed: {exc}"}).encode())
+        return
+    if pid == 0:
+        control.close()
+        ours.close()
+        _isolate(os.getppid())
+        _serve_child(Connection(theirs.detach()), handlers)
+    children.add(pid)
+    socket.send_fds(control, [json.dumps({"pid": pid}).encode()], [ours.fileno()])
+    ours.close()
+    theirs.close()
+
+
+def _stop_children(pids: set[int]) -> None:
+    """Give children EXIT_GRACE_S to exit (they saw EOF), then kill them; reap every one."""
+    deadline = time.monotonic() + EXIT_GRACE_S
+    while pids and time.monotonic() < deadline:
+        for pid in list(pids):
+            if os.waitpid(pid, os.WNOHANG)[0]:
+                pids.discard(pid)
+        time.sleep(0.01)
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+
+
+class _Zygote:
+    """The parent's side of the zygote: spawn and kill children, one request at a time."""
+
+    def __init__(self, handlers: Mapping[str, Handler]) -> None:
+        self._lock = threading.Lock()
+        self._control, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        die_with_parent = threading.current_thread() is threading.main_thread()
+        parent_pid = os.getpid()
+        self.pid = os.fork()
+        if self.pid == 0:
+            code = 1
+            try:
+                self._control.close()
+                # PR_SET_PDEATHSIG fires when the forking *thread* ends: only safe from main
+                _isolate(parent_pid, die_with_parent)
+                _serve_zygote(theirs, handlers)
+                code = 0
+            finally:
+                os._exit(code)
+        theirs.close()
+
+    def spawn(self) -> tuple[int, Connection]:
+        """Fork a child; its pid and the parent's end of its connection. Raises OSError."""
+        with self._lock:
+            self._control.send(json.dumps({"op": "spawn"}).encode())
+            message, fds, _, _ = socket.recv_fds(self._control, _MESSAGE_MAX_BYTES, 1)
+        if not fds:
+            raise OSError(f"the zygote did not start a child: {message!r}")
+        return json.loads(message)["pid"], Connection(fds[0])
+
+    def kill(self, pid: int) -> int | None:
+        """SIGKILL a child and reap it; its exit code (negative: the signal), None if the
+        zygote is gone."""
+        with self._lock:
+            try:
+                self._control.send(json.dumps({"op": "kill", "pid": pid}).encode())
+                message = self._control.recv(_MESSAGE_MAX_BYTES)
+            except OSError:
+                return None
+        code = json.loads(message).get("code") if message else None
+        return None if code is None else int(code)
+
+    def close(self) -> None:
+        """EOF to the zygote, which stops its children; returns once it is reaped. Call once."""
+        with self._lock:
+            self._control.close()
+        with contextlib.suppress(ChildProcessError):  # someone else reaped it
+            os.waitpid(self.pid, 0)
+
+
+@dataclass(eq=False)
+class _Child:
+    pid: int
+    conn: Connection
+    job_type: str = ""
+    #: time.monotonic() when its current run was sent
+    started: float = 0.0
+    #: close() killed it while it ran; the run's thread only closes its connection
+    abandoned: bool = False
+
+
+class HandlerProcessPool:
+    """Runs handlers in `size` child processes; a run past its timeout kills its child.
+
+    Call `start()` early, before the process starts threads: children see the handlers, and any
+    other state, as they were then. Needs os.fork (Linux, macOS)."""
+
+    def __init__(self, handlers: Mapping[str, Handler], size: int) -> None:
+        if size < 1:
+            raise ValueError(f"size must be at least 1, got {size}")
+        self._handlers = handlers
+        self._size = size
+        self._cond = threading.Condition()
+        self._idle: list[_Child] = []
+        self._busy: set[_Child] = set()
+        self._zygote: _Zygote | None = None
+        self._finalizer: weakref.finalize | None = None
+        self._closed = False
+
+    def start(self) -> None:
+        """Fork the zygote and the `size` children; a second call does nothing. Raises
+        RuntimeError once closed, OSError if a process cannot be started."""
+        with self._cond:
+            if self._closed:
+                raise RuntimeError("the handler process pool is closed")
+            if self._zygote is not None:
+                return
+            self._zygote = _Zygote(self._handlers)
+            self._finalizer = weakref.finalize(
+                self, _shutdown, self._zygote, self._idle, self._busy
+            )
+            for _ in range(self._size):
+                self._idle.append(_Child(*self._zygote.spawn()))
+
+    def run(self, job_type: str, params_json: str, timeout_s: float) -> tuple[str, str]:
+        """Run the job's handler in an idle child, waiting for one to be free; return what
+        `attempt.run_handler` would: ("done", result JSON), ("fail", error) or ("retry", error).
+        A run past `timeout_s`, or whose process dies, is a "retry" and its child is replaced.
+        Raises RuntimeError if the pool is not started, is closed, or has lost every child."""
+        child = self._borrow()
+        child.job_type, child.started = job_type, time.monotonic()
+        try:
+            child.conn.send_bytes(json.dumps({"type": job_type, "params": params_json}).encode())
+            if child.conn.poll(timeout_s):
+                kind, payload = json.loads(child.conn.recv_bytes())
+                self._give_back(child)
+                return str(kind), str(payload)
+            outcome = f"timed out after {timeout_s:g}s; its process was killed"
+        except (EOFError, OSError):
+            outcome = ""
+        ending = self._retire(child)
+        return "retry", outcome or f"the handler's process {ending} while it ran"
+
+    def close(self, timeout_s: float = 5.0) -> list[str]:
+        """Stop taking runs, give the running ones `timeout_s` to finish, then kill them; return
+        once every child and the zygote is reaped. Returns the runs it killed, e.g.
+        "math:add (pid 123, ran 4.2s)". A second call returns []."""
+        with self._cond:
+            if self._closed:
+                return []
+            self._closed = True
+            self._cond.notify_all()
+            deadline = time.monotonic() + timeout_s
+            while self._busy and (left_s := deadline - time.monotonic()) > 0:
+                self._cond.wait(left_s)
+            abandoned = list(self._busy)
+            for child in abandoned:
+                child.abandoned = True
+            self._busy.clear()
+            zygote = self._zygote
+        now = time.monotonic()
+        killed = [f"{c.job_type} (pid {c.pid}, ran {now - c.started:.1f}s)" for c in abandoned]
+        if zygote is not None and self._finalizer is not None:
+            for child in abandoned:
+                zygote.kill(child.pid)
+            self._finalizer()  # runs _shutdown once: EOF to idle children, reap the zygote
+        return killed
+
+    @property
+    def alive(self) -> int:
+        """Children alive now, idle or running (fewer than `size` only while one is replaced)."""
+        with self._cond:
+            return len(self._idle) + len(self._busy)
+
+    @property
+    def pids(self) -> list[int]:
+        """Process ids of the children alive now."""
+        with self._cond:
+            return sorted(child.pid for child in [*self._idle, *self._busy])
+
+    def _borrow(self) -> _Child:
+        with self._cond:
+            while not self._idle:
+                if self._closed:
+                    raise RuntimeError("the handler process pool is closed")
+                if self._zygote is None:
+                    raise RuntimeError("the handler process pool is not started")
+                if not self._busy:
+                    raise RuntimeError("the handler process pool has no children left")
+                self._cond.wait()
+            if self._closed:
+                raise RuntimeError("the handler process pool is closed")
+            child = self._idle.pop()
+            self._busy.add(child)
+            return child
+
+    def _give_back(self, child: _Child) -> None:
+        """Make a child idle again, or close its connection if the pool is closed."""
+        with self._cond:
+            self._busy.discard(child)
+            if self._closed:  # close() reaps it: EOF, or SIGKILL if abandoned
+                child.conn.close()
+            else:
+                self._idle.append(child)
+            self._cond.notify_all()
+
+    def _retire(self, child: _Child) -> str:
+        """Kill and reap a child whose run failed and start its replacement; how it ended."""
+        child.conn.close()
+        with self._cond:
+            if child.abandoned:
+                return "was killed as the pool closed"
+            self._busy.discard(child)
+            zygote = self._zygote
+        assert zygote is not None
+        code = zygote.kill(child.pid)
+        try:
+            if not self._closed:
+                self._give_back(_Child(*zygote.spawn()))
+        except OSError:  # the zygote is gone: the pool shrinks, borrowers must hear of it
+            if not self._closed:
+                log.exception("could not start a handler process to replace pid %d", child.pid)
+            with self._cond:
+                self._cond.notify_all()
+        if code is None:
+            return "was killed as the pool closed" if self._closed else "was lost with its zygote"
+        return _describe_exit(code)
+
+
+def _describe_exit(code: int) -> str:
+    return f"was killed by {signal.Signals(-code).name}" if code < 0 else f"exited with code {code}"
+
+
+def _shutdown(zygote: _Zygote, idle: list[_Child], busy: set[_Child]) -> None:
+    """EOF to every child and the zygote; returns once the zygote (which reaps them) is reaped.
+    Also run by the finalizer when a pool is dropped without close()."""
+    for child in [*idle, *busy]:
+        child.conn.close()
+    idle.clear()
+    zygote.close()
