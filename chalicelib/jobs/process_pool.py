@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
 from .attempt import Handler, run_handler
+from .record import Outcome
 
 log = logging.getLogger("chalicelib.jobs.process_pool")
 
@@ -59,8 +60,8 @@ def _serve_child(conn: Connection, handlers: Mapping[str, Handler]) -> None:
             job = json.loads(conn.recv_bytes())
         except (EOFError, OSError):
             os._exit(0)
-        kind, payload = run_handler(handlers.get(job["type"]), job)
-        conn.send_bytes(json.dumps([kind, payload]).encode())
+        outcome, payload = run_handler(handlers.get(job["type"]), job["type"], job["params"])
+        conn.send_bytes(json.dumps([outcome.value, payload]).encode())
 
 
 def _serve_zygote(control: socket.socket, handlers: Mapping[str, Handler]) -> None:
@@ -211,10 +212,10 @@ class HandlerProcessPool:
             for _ in range(self._size):
                 self._idle.append(_Child(*self._zygote.spawn()))
 
-    def run(self, job_type: str, params_json: str, timeout_s: float) -> tuple[str, str]:
+    def run(self, job_type: str, params_json: str, timeout_s: float) -> tuple[Outcome, str]:
         """Run the job's handler in an idle child, waiting for one to be free; return what
-        `attempt.run_handler` would: ("done", result JSON), ("fail", error) or ("retry", error).
-        A run past `timeout_s`, or whose process dies, is a "retry" and its child is replaced.
+        `attempt.run_handler` would: (DONE, result JSON), (FAIL, error) or (RETRY, error).
+        A run past `timeout_s`, or whose process dies, is a RETRY and its child is replaced.
         Raises RuntimeError if the pool is not started, is closed, or has lost every child."""
         child = self._borrow()
         child.job_type, child.started = job_type, time.monotonic()
@@ -223,12 +224,12 @@ class HandlerProcessPool:
             if child.conn.poll(timeout_s):
                 kind, payload = json.loads(child.conn.recv_bytes())
                 self._give_back(child)
-                return str(kind), str(payload)
+                return Outcome(kind), str(payload)
             outcome = f"timed out after {timeout_s:g}s; its process was killed"
         except (EOFError, OSError):
             outcome = ""
         ending = self._retire(child)
-        return "retry", outcome or f"the handler's process {ending} while it ran"
+        return Outcome.RETRY, outcome or f"the handler's process {ending} while it ran"
 
     def close(self, timeout_s: float = 5.0) -> list[str]:
         """Stop taking runs, give the running ones `timeout_s` to finish, then kill them; return
