@@ -6,7 +6,10 @@ header says which. Never the shared Redis on 6379. Each test starts from an empt
 
 from __future__ import annotations
 
+import os
+import signal
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import redis
@@ -54,3 +57,44 @@ def any_redis_url(request: pytest.FixtureRequest) -> str:
     if request.param == "cluster":
         return str(request.getfixturevalue("cluster_url"))
     return str(request.getfixturevalue("redis_url"))
+
+
+# -- the fault suite: a queue Redis each test may fault, a traces Redis that keeps the evidence --
+
+
+@pytest.fixture(scope="session")
+def traces_server() -> Iterator[RedisServer]:
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture
+def traces(traces_server: RedisServer) -> redis.Redis:
+    """A client of the traces server, flushed before the test."""
+    client = redis.Redis(host=LOOPBACK, port=traces_server.port)
+    client.flushall()
+    return client
+
+
+@pytest.fixture
+def no_process_left() -> Iterator[None]:
+    """Fails the test if a process it started outlives it (and ends that one, by PID)."""
+    from tests.faults import assert_none_left, descendants  # noqa: PLC0415
+
+    before = descendants()
+    yield
+    assert_none_left(before)
+
+
+@pytest.fixture
+def queue_server(no_process_left: None, tmp_path: Path) -> Iterator[RedisServer]:
+    """A redis-server of the test's own, with an append-only file (fsync every second) in
+    tmp_path, so that it may be stopped, killed and restarted on the same data."""
+    server = RedisServer(appendonly=True, data_dir=str(tmp_path / "queue-redis"))
+    server.start()
+    try:
+        yield server
+    finally:
+        if server.process is not None and server.process.poll() is None:
+            os.kill(server.process.pid, signal.SIGCONT)
+        server.stop()

@@ -1,16 +1,21 @@
-"""A worker process for the jobs tests: `python -m tests.jobs_worker REDIS_URL [--lease S]`.
+"""A worker process for the jobs tests: `python -m tests.jobs_worker REDIS_URL [options]`.
 
 Its handlers leave traces in Redis (outside the jobs keys) so a test can count how often each job
-really ran. It prints "ready" once it works, and stops cleanly on SIGTERM.
+really ran: by default in the queue's Redis, or with `--traces-url` in a Redis of their own, which
+survives a fault of the queue's. Every handler start adds 1 to `test:starts` and every handler end
+adds 1 to `test:ends` (fields: the job's params["n"]), and an end also records the run's span. It
+prints "ready" once it works, and stops cleanly on SIGTERM.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from chalicelib.jobs import JobController, JobResult
@@ -18,11 +23,33 @@ from chalicelib.jobs.config import Settings, make_client
 
 RUNS_KEY = "test:runs"
 STARTED_KEY = "test:started"
+#: handler starts and ends per job (field: params["n"]), and each ended run's "n t0 t1"
+STARTS_KEY = "test:starts"
+ENDS_KEY = "test:ends"
+SPANS_KEY = "test:spans"
+#: lets in-process hangs end when a test is over
+HANG_RELEASE = threading.Event()
+
+Handler = Callable[[dict], JobResult]
 
 
-def handlers_for(redis_url: str) -> dict[str, Any]:
+def handlers_for(redis_url: str, traces_url: str | None = None) -> dict[str, Handler]:
     """The test handlers, with a Redis client of their own for their traces."""
-    traces = make_client(Settings(redis_url=redis_url))
+    traces = make_client(Settings(redis_url=traces_url or redis_url))
+
+    def traced(handler: Handler) -> Handler:
+        def run(params: dict) -> JobResult:
+            n = str(params.get("n", ""))
+            traces.hincrby(STARTS_KEY, n, 1)
+            began = time.time()
+            result = handler(params)
+            pipe = traces.pipeline(transaction=False)
+            pipe.hincrby(ENDS_KEY, n, 1)
+            pipe.rpush(SPANS_KEY, f"{n} {began!r} {time.time()!r}")
+            pipe.execute()
+            return result
+
+        return run
 
     def count(params: dict) -> JobResult:
         runs = traces.hincrby(RUNS_KEY, str(params["n"]), 1)
@@ -36,22 +63,60 @@ def handlers_for(redis_url: str) -> dict[str, Any]:
             time.sleep(params["s"])
         return JobResult(True, res=attempt)
 
-    return {"test:count": count, "test:stall": stall_first_attempt}
+    def sleep(params: dict) -> JobResult:
+        time.sleep(params["s"])
+        return JobResult(True, res=params["n"])
+
+    def exit_process(params: dict) -> JobResult:
+        os._exit(3)
+
+    def hang(params: dict) -> JobResult:
+        HANG_RELEASE.wait(params.get("s", 600))
+        return JobResult(True, res="released")
+
+    def fail_loudly(params: dict) -> JobResult:
+        raise RuntimeError(f"job {params['n']} raised on purpose")
+
+    def huge(params: dict) -> JobResult:
+        return JobResult(True, res="x" * params["bytes"])
+
+    def not_json(params: dict) -> JobResult:
+        return JobResult(True, res={"a set", "is not JSON"})
+
+    return {
+        "test:count": traced(count),
+        "test:stall": stall_first_attempt,
+        "test:sleep": traced(sleep),
+        "test:exit": traced(exit_process),
+        "test:hang": traced(hang),
+        "test:raise": traced(fail_loudly),
+        "test:huge": traced(huge),
+        "test:nonjson": traced(not_json),
+    }
 
 
-def register(controller: JobController, redis_url: str) -> None:
-    for job_type, handler in handlers_for(redis_url).items():
+def register(controller: JobController, redis_url: str, traces_url: str | None = None) -> None:
+    for job_type, handler in handlers_for(redis_url, traces_url).items():
         controller.add_handler(job_type, handler)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("redis_url")
+    parser.add_argument("--traces-url", default=None)
     parser.add_argument("--lease", type=float, default=30.0)
     parser.add_argument("--concurrency", type=int, default=10)
+    parser.add_argument("--max-retry", type=int, default=None)
+    parser.add_argument("--timeout", type=float, default=None)
+    parser.add_argument("--backoff", type=float, default=None)
+    parser.add_argument("--isolation", choices=("thread", "process"), default=None)
     args = parser.parse_args(argv)
-    controller = JobController(args.redis_url, lease=args.lease, concurrency=args.concurrency)
-    register(controller, args.redis_url)
+    options: dict[str, Any] = {"lease": args.lease, "concurrency": args.concurrency}
+    for name in ("max_retry", "timeout", "backoff", "isolation"):
+        if getattr(args, name) is not None:  # only what the test asked for: older cores lack some
+            options[name] = getattr(args, name)
+    controller = JobController(args.redis_url, **options)
+    register(controller, args.redis_url, args.traces_url)
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     controller.start()
