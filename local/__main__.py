@@ -1,7 +1,8 @@
 """`python -m local COMMAND`: the whole stack offline, or one part of it (`--help` lists them).
 
-Each command is a module with HELP, add_arguments(parser) and run(args) -> exit code; a new
-command is one more line in COMMANDS.
+Each command is a module of local/commands with HELP, add_arguments(parser) and
+run(args) -> exit code; a new command is one more line in COMMANDS. What the commands are built
+from lives in local/parts.
 """
 
 from __future__ import annotations
@@ -12,15 +13,15 @@ import sys
 
 from chalicelib.jobs import JobError
 
-from .redis_choice import NoRedisToUse
+from .parts.stack_file import NoRedisToUse
 
 #: command -> the module that implements it, in the order `--help` lists them
 COMMANDS = {
-    "up": "local.stack",
-    "worker": "local.worker",
-    "redis": "local.redis_part",
-    "status": "local.status",
-    "bench": "local.bench",
+    "up": "local.commands.up",
+    "worker": "local.commands.worker",
+    "redis": "local.commands.redis",
+    "status": "local.commands.status",
+    "bench": "local.commands.bench",
 }
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from chalicelib.jobs import JobState
 from chalicelib.service import build_controller
-from local.redis_server import free_port
+from local.parts.redis_server import free_port
 from tests.jobs_helpers import wait_for_state
 from tests.local_helpers import REPO, clean_env
 

@@ -14,15 +14,17 @@ import socket
 import sys
 from pathlib import Path
 
-from .options import env_default, non_negative_int, port, positive_int
-from .redis_choice import choose_redis, claim, redacted, remove_state, write_state
-from .redis_part import RunningRedis, StartFailed, add_redis_arguments, say_choice, start_redis
-from .redis_server import LOOPBACK, RedisServerError
-from .supervisor import Child, Supervisor
+from ..parts import LOCAL_DIR
+from ..parts.options import env_default, non_negative_int, port, positive_int
+from ..parts.redis_choice import redacted
+from ..parts.redis_server import LOOPBACK
+from ..parts.redis_start import RunningRedis, StartFailed, add_redis_arguments, bring_up_redis
+from ..parts.stack_file import remove_state, write_state
+from ..parts.supervisor import Child, Supervisor
 from .worker import READY_TEXT
 
 HELP = "start Redis, the workers and the API (chalice local); Ctrl-C stops them all"
-REPO = Path(__file__).resolve().parent.parent
+REPO = LOCAL_DIR.parent
 WORKER_READY_TIMEOUT_S = 30.0
 API_READY_TIMEOUT_S = 60.0
 #: a worker's shutdown timeout, and the margin it gets on top before SIGKILL
@@ -148,21 +150,12 @@ def run(args: argparse.Namespace) -> int:
         sup.mux.say(f"port {args.port} is in use; pick another with --port")
         return 1
     try:
-        choice = choose_redis(only=args.redis)
-    except RedisServerError as exc:
-        sup.mux.say(f"no Redis to use: {exc}")
-        return 1
-    say_choice(sup.mux, choice)
-    taken = claim(args.data_dir)
-    if taken:
-        sup.mux.say(taken)
-        return 1
-    redis: RunningRedis | None = None
+        redis = bring_up_redis(sup, args)
+    except StartFailed as exc:
+        sup.mux.say(str(exc))
+        return 0 if sup.stop_requested.is_set() else 1
     failed = False
     try:
-        redis = start_redis(choice, sup, args.data_dir, args.redis_port)
-        for note in redis.notes:
-            sup.mux.say(note)
         workers = start_workers(sup, args, redis.url)
         api = start_api(sup, args, redis.url)
         write_state(args.data_dir, state_of(args, redis, workers, api))
@@ -180,8 +173,7 @@ def run(args: argparse.Namespace) -> int:
         started = list(sup.children)
         sup.stop_group([c for c in started if c.name.startswith("worker-")])
         sup.stop_group([c for c in started if not c.name.startswith(("worker-", "redis"))])
-        if redis is not None:
-            redis.stop(sup)
+        redis.stop(sup)
         sup.stop_group([c for c in started if c.name == "redis"])
         remove_state(args.data_dir, os.getpid())
         sup.mux.say("stopped")

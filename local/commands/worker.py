@@ -15,9 +15,10 @@ import time
 
 from chalicelib.jobs import JobController, JobsUnavailable, QueueStats
 
-from .options import non_negative_float, positive_int
-from .redis_choice import redacted, resolve_url
-from .supervisor import Flag
+from ..parts.options import non_negative_float, positive_int
+from ..parts.redis_choice import redacted
+from ..parts.stack_file import resolve_url
+from ..parts.supervisor import Flag
 
 HELP = "run one worker process (until SIGTERM, or with --burst until the queues are empty)"
 #: printed once the worker takes work; `up` waits for it

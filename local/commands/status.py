@@ -15,9 +15,10 @@ from typing import IO
 
 from chalicelib.jobs import JobController, JobsUnavailable, QueueStats
 
-from .options import positive_float
-from .redis_choice import redacted, resolve_url
-from .supervisor import Flag
+from ..parts.options import positive_float
+from ..parts.redis_choice import redacted
+from ..parts.stack_file import resolve_url
+from ..parts.supervisor import Flag
 
 HELP = "show jobs per queue and state, processed and failed counts, the oldest pending job's age"
 COLUMNS = (
