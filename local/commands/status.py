@@ -15,7 +15,7 @@ from typing import IO
 
 from chalicelib.jobs import JobController, JobsUnavailable, QueueStats
 
-from ..parts.options import positive_float
+from ..parts.options import positive_float, queue_names
 from ..parts.redis_choice import redacted
 from ..parts.stack_file import resolve_url
 from ..parts.supervisor import Flag
@@ -96,8 +96,8 @@ def frame(controller: JobController, queues: Sequence[str] | None, source: str) 
 def run(args: argparse.Namespace, out: IO[str] | None = None) -> int:
     out = out or sys.stdout
     url, source = resolve_url(os.environ)
-    controller = JobController.from_env({**os.environ, "JOBS_REDIS_URL": url})
-    queues = [q.strip() for q in args.queues.split(",") if q.strip()] if args.queues else None
+    controller = JobController.from_env(os.environ, redis_url=url)
+    queues = list(queue_names(args.queues)) if args.queues else None
     if not args.watch:
         text, answered = frame(controller, queues, source)
         print(text, file=out)

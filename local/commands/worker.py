@@ -12,10 +12,11 @@ import logging
 import os
 import signal
 import time
+from typing import Any
 
 from chalicelib.jobs import JobController, JobsUnavailable, QueueStats
 
-from ..parts.options import non_negative_float, positive_int
+from ..parts.options import non_negative_float, positive_int, queue_names
 from ..parts.redis_choice import redacted
 from ..parts.stack_file import resolve_url
 from ..parts.supervisor import Flag
@@ -55,12 +56,12 @@ def build_controller(args: argparse.Namespace) -> tuple[JobController, str]:
     from chalicelib.service import build_controller as app_controller  # noqa: PLC0415
 
     url, source = resolve_url(os.environ)
-    environ = {**os.environ, "JOBS_REDIS_URL": url}
+    overrides: dict[str, Any] = {"redis_url": url}
     if args.queues:
-        environ["JOBS_QUEUES"] = args.queues
+        overrides["queues"] = queue_names(args.queues)
     if args.concurrency is not None:
-        environ["JOBS_CONCURRENCY"] = str(args.concurrency)
-    return app_controller(environ), source
+        overrides["concurrency"] = args.concurrency
+    return app_controller(os.environ, **overrides), source
 
 
 def run(args: argparse.Namespace) -> int:
