@@ -32,6 +32,8 @@ from tests.local_helpers import (
     still_alive,
 )
 
+#: the line `up` prints for each child it stopped: "worker-1 (pid 12) stopped"
+STOPPED = re.compile(r"\| (?P<name>\S+) \(pid \d+\) (?P<how>.*)$")
 JOB_ID = re.compile(r"default@[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 
 
@@ -92,9 +94,10 @@ def test_up_serves_the_seed_requests_and_ctrl_c_leaves_no_process(
     assert stack.interrupt() == 0
     assert still_alive(started) == [], stack.output
     assert not (stack.data_dir / "stack.json").exists()
-    stopped = [line for line in stack.lines if "stopped, exit code" in line]
-    order = [line.split("|", 1)[1].split()[0] for line in stopped]
-    assert order == ["worker-1", "worker-2", "api", "redis"], stack.output
+    # each was asked to stop and did: no exit code, no SIGKILL
+    stopped = [m for line in stack.lines if (m := STOPPED.search(line))]
+    assert [m["name"] for m in stopped] == ["worker-1", "worker-2", "api", "redis"], stack.output
+    assert {m["how"] for m in stopped} == {"stopped"}, stack.output
 
 
 @pytest.mark.timeout(180)
