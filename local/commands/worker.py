@@ -24,6 +24,8 @@ from ..parts.supervisor import Flag
 HELP = "run one worker process (until SIGTERM, or with --burst until the queues are empty)"
 #: printed once the worker takes work; `up` waits for it
 READY_TEXT = "worker ready"
+#: the exit code of a worker whose handler threads were all stuck; `up` restarts it
+STUCK_EXIT_CODE = 3
 #: how often a burst looks at the queues
 BURST_POLL_S = 0.1
 

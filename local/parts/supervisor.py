@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import dataclasses
 import functools
 import os
 import signal
@@ -227,6 +228,15 @@ class Supervisor:
     def start(self, child: Child) -> Child:
         self.children.append(child.start(self.mux))
         return child
+
+    def restart(self, child: Child) -> Child:
+        """Start a fresh copy of `child`, which has exited, in its place; return the copy."""
+        child.wait_stopped(0.0)  # reaps it and what it left in its group, reads out its log
+        fresh = dataclasses.replace(
+            child, process=None, ready=threading.Event(), killed_because=None, _reader=None
+        )
+        self.children[self.children.index(child)] = fresh
+        return fresh.start(self.mux)
 
     def wait_until(
         self, check: Callable[[], bool], children: Sequence[Child], timeout_s: float, what: str
