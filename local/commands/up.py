@@ -180,7 +180,6 @@ def run(args: argparse.Namespace) -> int:
         sup.stop_group([c for c in started if c.name.startswith("worker-")])
         sup.stop_group([c for c in started if not c.name.startswith(("worker-", "redis"))])
         redis.stop(sup)
-        sup.stop_group([c for c in started if c.name == "redis"])
         remove_state(args.data_dir, os.getpid())
         sup.mux.say("stopped")
     return 1 if failed else 0
