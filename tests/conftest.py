@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from local.redis_server import LOOPBACK, RedisServer, find_redis_binary, start_cluster
+from local.parts.redis_server import LOOPBACK, RedisServer, find_redis_binary, start_cluster
 
 
 def pytest_report_header(config: pytest.Config) -> str:
