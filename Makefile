@@ -7,11 +7,15 @@ STAMP := $(VENV)/.installed
 
 .PHONY: venv run test check lint format bench worker status clean
 
+# Runs only when the requirements changed since the last install (or on the first run): then it
+# says what it does, and pip shows its progress; otherwise make stays quiet.
 $(STAMP): requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "Python 3.10+ is needed, found " + sys.version.split()[0])'
+	@echo "installing the Python dependencies into $(VENV) (first time: about a minute)..."
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install --disable-pip-version-check --progress-bar on -r requirements-dev.txt
 	@touch $(STAMP)
+	@echo "$(VENV) is ready"
 
 venv: $(STAMP)
 

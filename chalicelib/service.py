@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping
+from typing import Any
 
 from chalicelib.aws import WorkerKicker
 from chalicelib.business import async_maths
@@ -19,12 +20,13 @@ from chalicelib.jobs import InvalidJob, JobController
 DEFAULT_KICK_DEBOUNCE_S = 15.0
 
 
-def build_controller(environ: Mapping[str, str] | None = None) -> JobController:
+def build_controller(environ: Mapping[str, str] | None = None, **overrides: Any) -> JobController:
     """A controller from the JOBS_* variables with the maths handlers registered, which kicks
     the function named by JOBS_KICK_FUNCTION (if set) after an enqueue, at most once per
-    JOBS_KICK_DEBOUNCE_S seconds per queue. Connects to nothing and imports no boto3."""
+    JOBS_KICK_DEBOUNCE_S seconds per queue. Keyword `overrides` (Settings fields: redis_url,
+    queues, concurrency...) win over the variables. Connects to nothing and imports no boto3."""
     environ = os.environ if environ is None else environ
-    controller = JobController.from_env(environ)
+    controller = JobController.from_env(environ, **overrides)
     async_maths.register(controller)
     kick_function = environ.get("JOBS_KICK_FUNCTION", "").strip()
     if kick_function:

@@ -1,8 +1,12 @@
 """`python -m local COMMAND`: the whole stack offline, or one part of it (`--help` lists them).
 
-Each command is a module with HELP, add_arguments(parser) and run(args) -> exit code; a new
-command is one more line in COMMANDS.
+Each command is a module of local/commands with HELP, add_arguments(parser) and
+run(args) -> exit code; a new command is one more line in COMMANDS. What the commands are built
+from lives in local/parts.
 """
+
+# Only the standard library is imported here, so that a Python without the requirements (a
+# system python3 rather than .venv's) gets one line saying what to do, not a traceback.
 
 from __future__ import annotations
 
@@ -10,17 +14,16 @@ import argparse
 import importlib
 import sys
 
-from chalicelib.jobs import JobError
-
-from .redis_choice import NoRedisToUse
+#: packages of this repository: a module of theirs that is missing is a bug, not a requirement
+OWN_PACKAGES = ("app", "chalicelib", "local", "tests")
 
 #: command -> the module that implements it, in the order `--help` lists them
 COMMANDS = {
-    "up": "local.stack",
-    "worker": "local.worker",
-    "redis": "local.redis_part",
-    "status": "local.status",
-    "bench": "local.bench",
+    "up": "local.commands.up",
+    "worker": "local.commands.worker",
+    "redis": "local.commands.redis",
+    "status": "local.commands.status",
+    "bench": "local.commands.bench",
 }
 
 
@@ -44,6 +47,28 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command `argv` names; its exit code. A package of the requirements that this
+    Python cannot import is exit code 2, with a message saying how to get it."""
+    try:
+        return _run(argv)
+    except ModuleNotFoundError as exc:
+        package = (exc.name or "").partition(".")[0]
+        if not package or package in OWN_PACKAGES:
+            raise
+        given = " ".join(sys.argv[1:] if argv is None else argv)
+        print(
+            f"python -m local: missing the {package!r} package; run 'make venv' and use "
+            f".venv/bin/python -m local {given}".rstrip(),
+            file=sys.stderr,
+        )
+        return 2
+
+
+def _run(argv: list[str] | None) -> int:
+    from chalicelib.jobs import JobError  # noqa: PLC0415 - needs redis, see main
+
+    from .parts.stack_file import NoRedisToUse  # noqa: PLC0415
+
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from local.redis_server import LOOPBACK, RedisServer, find_redis_binary, start_cluster
+from local.parts.redis_server import LOOPBACK, RedisServer, find_redis_binary, start_cluster
 
 
 def pytest_report_header(config: pytest.Config) -> str:

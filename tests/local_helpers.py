@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from local.redis_server import LOOPBACK, free_port
+from local.parts.redis_server import LOOPBACK, free_port
 
 REPO = Path(__file__).resolve().parent.parent
 READY_LINE = "the stack is up"

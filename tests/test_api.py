@@ -15,7 +15,7 @@ from chalice.test import Client
 
 import app
 from chalicelib.jobs import JobResult
-from local.redis_server import free_port
+from local.parts.redis_server import free_port
 from tests.api_helpers import (
     SEED_BODY,
     SEED_HEADERS,

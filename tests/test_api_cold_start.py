@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 
-from local.redis_server import LOOPBACK
+from local.parts.redis_server import LOOPBACK
 from tests.api_helpers import PROJECT_DIR
 
 

@@ -21,7 +21,7 @@ from moto import mock_aws
 import app
 import chalicelib.aws
 from chalicelib.jobs.config import secret_credentials
-from local.redis_server import LOOPBACK, RedisServer, free_port
+from local.parts.redis_server import LOOPBACK, RedisServer, free_port
 from tests.api_helpers import PROJECT_DIR, create, dev_client, get, scheduled_event, use_redis
 
 REGION = "us-east-1"

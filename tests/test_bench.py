@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from local.bench.report import _at_least, _at_most
+from local.commands.bench.report import _at_least, _at_most
 from tests.local_helpers import descendants, still_alive
 
 ROOT = Path(__file__).resolve().parent.parent

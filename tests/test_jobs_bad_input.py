@@ -16,7 +16,7 @@ from chalicelib.jobs import (
     JobsUnavailable,
     UnknownJobType,
 )
-from local.redis_server import RedisServer, free_port
+from local.parts.redis_server import RedisServer, free_port
 from tests.jobs_helpers import all_keys
 
 

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from chalicelib.jobs import JobController, JobResult, JobState
-from local.redis_server import RedisServer
+from local.parts.redis_server import RedisServer
 from tests import jobs_worker
 from tests.jobs_helpers import (
     start_worker_process,

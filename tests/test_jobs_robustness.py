@@ -12,7 +12,7 @@ import redis
 
 from chalicelib.jobs import InvalidJob, JobController, JobResult, JobState, JobsUnavailable
 from chalicelib.jobs.controller import MAX_JOBS_PER_CALL
-from local.redis_server import LOOPBACK, RedisServer
+from local.parts.redis_server import LOOPBACK, RedisServer
 from tests.jobs_helpers import all_keys, wait_for_state
 
 

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from chalicelib.jobs import JobController, JobResult, JobsUnavailable
-from local.redis_server import RedisServer, RedisServerError, find_redis_binary, free_port
+from local.parts.redis_server import RedisServer, RedisServerError, find_redis_binary, free_port
 
 
 def write_key(key: ec.EllipticCurvePrivateKey, path: Path) -> None:

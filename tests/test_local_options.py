@@ -67,3 +67,31 @@ def test_help_works_whatever_the_local_settings() -> None:
             check=False,
         )
         assert done.returncode == 0 and "usage:" in done.stdout, done.stderr
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("args", [(), ("up", "--workers", "1"), ("status",), ("bench", "--help")])
+def test_without_the_requirements_a_command_says_how_to_get_them(
+    tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    # a Python that cannot import redis, as a system python3 without the virtualenv
+    fake = tmp_path / "redis"
+    fake.mkdir()
+    (fake / "__init__.py").write_text(
+        "raise ModuleNotFoundError(\"No module named 'redis'\", name='redis')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "local", *args],
+        cwd=REPO,
+        env=clean_env(PYTHONPATH=str(tmp_path), LOCAL_DATA_DIR=str(tmp_path / "data")),
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=False,
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.splitlines() == [
+        "python -m local: missing the 'redis' package; run 'make venv' and use "
+        + " ".join([".venv/bin/python -m local", *args])
+    ]
+    assert done.stdout == ""

@@ -10,16 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from local.redis_choice import (
-    DOCKER_TIMEOUT_S,
-    NoRedisToUse,
-    choose_redis,
-    claim,
-    docker_problem,
-    redacted,
-    resolve_url,
-)
-from local.redis_server import RedisServerError, free_port
+from local.parts.redis_choice import DOCKER_TIMEOUT_S, choose_redis, docker_problem, redacted
+from local.parts.redis_server import RedisServerError, free_port
+from local.parts.stack_file import NoRedisToUse, claim, resolve_url
 from tests.local_helpers import REPO, clean_env
 
 

@@ -32,6 +32,10 @@ from tests.local_helpers import (
     still_alive,
 )
 
+#: the line `up` prints for each child it stopped: "worker-1 (pid 12) stopped"
+STOPPED = re.compile(r"\| (?P<name>\S+) \(pid \d+\) (?P<how>.*)$")
+#: a worker's line in the banner: "worker-1  pid 12, concurrency 10"
+WORKER_PID = re.compile(r"worker-\d+\s+pid (\d+),")
 JOB_ID = re.compile(r"default@[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 
 
@@ -92,9 +96,10 @@ def test_up_serves_the_seed_requests_and_ctrl_c_leaves_no_process(
     assert stack.interrupt() == 0
     assert still_alive(started) == [], stack.output
     assert not (stack.data_dir / "stack.json").exists()
-    stopped = [line for line in stack.lines if "stopped, exit code" in line]
-    order = [line.split("|", 1)[1].split()[0] for line in stopped]
-    assert order == ["worker-1", "worker-2", "api", "redis"], stack.output
+    # each was asked to stop and did: no exit code, no SIGKILL
+    stopped = [m for line in stack.lines if (m := STOPPED.search(line))]
+    assert [m["name"] for m in stopped] == ["worker-1", "worker-2", "api", "redis"], stack.output
+    assert {m["how"] for m in stopped} == {"stopped"}, stack.output
 
 
 @pytest.mark.timeout(180)
@@ -119,13 +124,60 @@ def test_future_and_pending_jobs_survive_a_restart(tmp_path: Path, launch: Launc
 
 
 @pytest.mark.timeout(120)
-def test_a_worker_that_dies_stops_the_whole_stack(tmp_path: Path, launch: Launch) -> None:
+def test_a_killed_worker_is_restarted_and_the_stack_keeps_working(
+    tmp_path: Path, launch: Launch
+) -> None:
     stack = launch(tmp_path / "data", "--workers", "1")
+    first_pid = int(WORKER_PID.findall(stack.wait_for_line("worker-1  pid"))[0])
     started = descendants(stack.process.pid)
-    os.kill(stack.state()["pids"]["worker-1"], 9)
+
+    os.kill(first_pid, signal.SIGKILL)
+    stack.wait_for_line("worker-1 exited (code -9: killed by SIGKILL); restarting")
+    second_pid = int(stack.wait_for_line("worker-1 restarted: pid ").split("pid ")[1])
+    assert second_pid != first_pid
+    stack.wait_for_line(f"worker ready: pid {second_pid}")
+    assert stack.state()["pids"]["worker-1"] == second_pid
+
+    _, created = http_json("POST", f"{stack.base_url}/maths", {"a": 4, "b": 5, "op": "math:add"})
+    deadline = time.monotonic() + 15
+    while http_json("GET", f"{stack.base_url}/maths/{created['res']}")[1]["res"] != 9:
+        assert time.monotonic() < deadline, stack.output
+        time.sleep(0.05)
+    started |= descendants(stack.process.pid)
+    assert stack.interrupt() == 0
+    assert still_alive(started) == [], stack.output
+    assert f"worker-1 (pid {second_pid}) stopped" in stack.output
+
+
+@pytest.mark.timeout(120)
+def test_a_worker_that_keeps_dying_stops_the_stack_after_five_restarts(
+    tmp_path: Path, launch: Launch
+) -> None:
+    stack = launch(tmp_path / "data", "--workers", "1")
+    pid = int(WORKER_PID.findall(stack.wait_for_line("worker-1  pid"))[0])
+    started = descendants(stack.process.pid)
+    for _ in range(5):
+        os.kill(pid, signal.SIGKILL)
+        pid = int(stack.wait_for_line("worker-1 restarted: pid ").split("pid ")[1])
+        started |= descendants(stack.process.pid)
+    os.kill(pid, signal.SIGKILL)
     assert stack.process.wait(40) == 1
     stack.drain()
-    assert "worker-1 exited on its own" in stack.output
+    assert (
+        "worker-1 exited (code -9: killed by SIGKILL) again, after 5 restarts within 60s; "
+        "stopping the stack"
+    ) in stack.output
+    assert still_alive(started) == []
+
+
+@pytest.mark.timeout(120)
+def test_the_api_dying_stops_the_whole_stack(tmp_path: Path, launch: Launch) -> None:
+    stack = launch(tmp_path / "data", "--workers", "1")
+    started = descendants(stack.process.pid)
+    os.kill(stack.state()["pids"]["api"], signal.SIGKILL)
+    assert stack.process.wait(40) == 1
+    stack.drain()
+    assert "api exited on its own; stopping the stack" in stack.output
     assert still_alive(started) == []
 
 

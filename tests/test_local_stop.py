@@ -4,13 +4,16 @@ so that children orphaned by a broken stop are found too."""
 
 from __future__ import annotations
 
+import io
 import os
 import signal
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from local.parts.supervisor import Child, LogMux, Supervisor
 from tests.local_helpers import (
     READY_LINE,
     RunningStack,
@@ -79,3 +82,32 @@ def test_killing_up_takes_its_children_with_it(tmp_path: Path, stacks: list[Runn
     os.kill(stack.process.pid, signal.SIGKILL)
     stack.process.wait(10)
     assert leftovers(stack, started) == []
+
+
+#: a child that sets its SIGTERM handling (`{on_term}`), prints "up" and sleeps
+CHILD = "import signal, sys, time\n{on_term}\nprint('up', flush=True)\ntime.sleep(60)\n"
+EXIT_ON_TERM = "signal.signal(signal.SIGTERM, lambda *_: sys.exit({code}))"
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    ("on_term", "said"),
+    [
+        (EXIT_ON_TERM.format(code=0), "stopped"),
+        ("", "stopped"),  # ended by the signal itself: exit code -15
+        (EXIT_ON_TERM.format(code=143), "stopped"),
+        (EXIT_ON_TERM.format(code=3), "stopped, exit code 3"),
+        (
+            "signal.signal(signal.SIGTERM, signal.SIG_IGN)",
+            "killed with SIGKILL (not stopped within",
+        ),
+    ],
+)
+def test_a_child_that_stops_when_asked_is_said_to_have_stopped(on_term: str, said: str) -> None:
+    out = io.StringIO()
+    supervisor = Supervisor(LogMux(out))
+    argv = [sys.executable, "-c", CHILD.format(on_term=on_term)]
+    child = supervisor.start(Child("child", argv, ready_text="up", stop_timeout_s=0.5))
+    assert child.ready.wait(20)
+    supervisor.stop_group([child])
+    assert f"child (pid {child.pid}) {said}" in out.getvalue()

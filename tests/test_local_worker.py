@@ -10,7 +10,7 @@ import pytest
 
 from chalicelib.jobs import JobState
 from chalicelib.service import build_controller
-from local.redis_server import free_port
+from local.parts.redis_server import free_port
 from tests.jobs_helpers import wait_for_state
 from tests.local_helpers import REPO, clean_env
 
@@ -155,3 +155,20 @@ def test_bad_settings_get_a_message_and_exit_code_2_not_a_traceback(
     )
     assert done.returncode == 2
     assert message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_options_reach_the_controller_directly_and_win_over_the_variables() -> None:
+    environ = {
+        "JOBS_REDIS_URL": "redis://127.0.0.1:1/0",
+        "JOBS_QUEUES": "a",
+        "JOBS_CONCURRENCY": "2",
+    }
+    controller = build_controller(
+        environ, queues=("b", "c"), concurrency=3, redis_url="redis://x/0"
+    )
+    settings = controller.settings
+    assert (settings.queues, settings.concurrency, settings.redis_url) == (
+        ("b", "c"),
+        3,
+        "redis://x/0",
+    )

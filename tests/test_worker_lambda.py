@@ -17,7 +17,7 @@ from chalicelib.jobs import QueueStats
 from chalicelib.metrics import emf_record
 from chalicelib.service import build_controller
 from chalicelib.worker_lambda import RESERVE_S, drain_budget_s, run_worker
-from local.redis_server import free_port
+from local.parts.redis_server import free_port
 from tests.api_helpers import create, dev_client, get, scheduled_event, use_redis
 
 #: what Chalice's test client gives an invocation (its LambdaContext's default)

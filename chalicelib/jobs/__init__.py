@@ -5,6 +5,7 @@ Nothing outside this package knows a Redis key or script; see store.py for the l
 
 from .controller import JobController
 from .model import (
+    IdempotencyConflict,
     InvalidJob,
     InvalidJobId,
     InvalidSettings,
@@ -13,12 +14,14 @@ from .model import (
     JobResult,
     JobState,
     JobStatus,
+    JobStoreFull,
     JobsUnavailable,
     QueueStats,
     UnknownJobType,
 )
 
 __all__ = [
+    "IdempotencyConflict",
     "InvalidJob",
     "InvalidJobId",
     "InvalidSettings",
@@ -29,6 +32,7 @@ __all__ = [
     "JobState",
     "JobStatus",
     "JobsUnavailable",
+    "JobStoreFull",
     "QueueStats",
     "UnknownJobType",
 ]

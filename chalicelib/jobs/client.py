@@ -6,18 +6,24 @@ This is all an API process needs; it never starts a thread. Each call is one rou
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import logging
 import math
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from .attempt import Handler
 from .config import Settings
 from .model import (
+    IdempotencyConflict,
     InvalidJob,
     JobNotFound,
     JobStatus,
+    JobStoreFull,
     JobsUnavailable,
     QueueStats,
     UnknownJobType,
@@ -26,11 +32,25 @@ from .model import (
     parse_job_id,
 )
 from .record import compact_json, decode_status, new_record
-from .store import Store
+from .store import Enqueued, NewJob, Store
 
 log = logging.getLogger("chalicelib.jobs")
 
 KickCallback = Callable[[str], None]
+#: (job_type, params) or (job_type, params, {"idempotency_key": key})
+JobEntry = tuple[str, dict[str, Any]] | tuple[str, dict[str, Any], Mapping[str, Any]]
+IDEMPOTENCY_KEY = re.compile(r"[\x20-\x7e]{1,255}")
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """A job as create() left it: its id, and whether an earlier create with the same
+    idempotency key had already made it (nothing was written this time)."""
+
+    job_id: str
+    replayed: bool = False
+
+
 #: create_jobs enqueues atomically in one script call: this bounds how long it holds Redis
 MAX_JOBS_PER_CALL = 10_000
 
@@ -63,44 +83,89 @@ class JobClient:
         self._kick = callback
         self._kick_debounce_ms = max(1, int(debounce * 1000)) if callback else 0
 
-    def create_jobs(
+    def create(
         self,
-        jobs: Iterable[tuple[str, dict[str, Any]]],
+        jobs: Iterable[JobEntry],
         *,
         queue: str = "default",
         process_in: float | None = None,
         process_at: float | datetime | None = None,
         max_retry: int | None = None,
         timeout: float | None = None,
-    ) -> list[str]:
-        """Enqueue many jobs of one queue atomically, in one round trip; return their ids.
+        idempotency_key: str | None = None,
+    ) -> list[Submitted]:
+        """Enqueue jobs of one queue atomically, in one round trip.
 
-        Bad input raises UnknownJobType or InvalidJob, and nothing is written. JobsUnavailable
-        means Redis did not answer in time: the jobs may or may not have been written."""
+        Each entry is `(job_type, params)` or `(job_type, params, {"idempotency_key": key})`;
+        `idempotency_key` applies to a single entry. A job whose key is already held (in this
+        queue, for the result retention) by a job of the same type and params is not written
+        again: its entry answers that job's id, with `replayed` set. Writes nothing and raises
+        IdempotencyConflict when a key is held by a job with other params; UnknownJobType or
+        InvalidJob for bad input; JobStoreFull when Redis is out of memory. JobsUnavailable
+        means Redis did not confirm the write: the jobs may exist, and a retry with the same
+        idempotency keys finds them instead of creating them twice."""
         check_queue_name(queue)
-        jobs = list(jobs)
-        if len(jobs) > MAX_JOBS_PER_CALL:
+        entries = [_entry(job, idempotency_key) for job in jobs]
+        if idempotency_key is not None and len(entries) != 1:
+            raise InvalidJob("idempotency_key= applies to one job; give each entry its own key")
+        if len(entries) > MAX_JOBS_PER_CALL:
             raise InvalidJob(
-                f"{len(jobs)} jobs in one call; at most {MAX_JOBS_PER_CALL} (one script must "
+                f"{len(entries)} jobs in one call; at most {MAX_JOBS_PER_CALL} (one script must "
                 "not hold Redis for long)"
             )
         now = self.clock()
         run_at = run_at_of(now, process_in, process_at)
         retries = self._check_max_retry(max_retry)
         timeout_s = self._check_timeout(timeout)
-        entries: list[tuple[str, str, float]] = []
-        for job_type, params in jobs:
+        new_jobs: list[NewJob] = []
+        first_of_key: dict[str, int] = {}
+        for index, (job_type, params, key) in enumerate(entries):
             job_id = new_job_id(queue)
+            params_json = encode_params(params, self.settings.max_params_bytes)
             record = new_record(
-                job_id, self._check_type(job_type), queue, encode_params(params),
+                job_id, self._check_type(job_type), queue, params_json,
                 now=now, run_at=run_at, max_retry=retries, timeout_s=timeout_s,
             )  # fmt: skip
-            entries.append((job_id, record, run_at))
-        if not entries:
+            if key is None:
+                new_jobs.append(NewJob(job_id, record, run_at))
+                continue
+            fingerprint = fingerprint_of(job_type, params)
+            if key in first_of_key:  # the same key twice in one call: one job
+                first = new_jobs[first_of_key[key]]
+                if first.fingerprint != fingerprint:
+                    raise IdempotencyConflict(_conflict_text(key), first.job_id)
+            first_of_key.setdefault(key, index)
+            new_jobs.append(NewJob(job_id, record, run_at, hash_key(key), fingerprint))
+        if not new_jobs:
             return []
-        if self.store.enqueue(queue, entries, self._kick_debounce_ms):
+        ttl_ms = int((self.settings.retention + max(0.0, run_at - now)) * 1000)
+        stored = self._enqueue(queue, new_jobs, ttl_ms, any(e[2] for e in entries))
+        if stored.conflict is not None:
+            index, holder = stored.conflict
+            raise IdempotencyConflict(_conflict_text(entries[index][2] or ""), holder)
+        if stored.kick:
             self._call_kick(queue)
-        return [job_id for job_id, _, _ in entries]
+        submitted: list[Submitted] = []
+        for index, (job, answer) in enumerate(zip(new_jobs, stored.answers, strict=True)):
+            key = entries[index][2]
+            if key is not None and first_of_key[key] != index:
+                submitted.append(Submitted(submitted[first_of_key[key]].job_id, True))
+            else:
+                submitted.append(Submitted(answer or job.job_id, bool(answer)))
+        return submitted
+
+    def _enqueue(self, queue: str, jobs: list[NewJob], ttl_ms: int, keyed: bool) -> Enqueued:
+        try:
+            return self.store.enqueue(queue, jobs, self._kick_debounce_ms, ttl_ms)
+        except JobStoreFull:
+            raise
+        except JobsUnavailable as exc:
+            retry = (
+                "retry with the same idempotency key to get its id without creating it twice"
+                if keyed
+                else "send an idempotency key to make such retries safe"
+            )
+            raise JobsUnavailable(f"{exc}; the job may have been created: {retry}") from exc
 
     def _check_type(self, job_type: object) -> str:
         if not isinstance(job_type, str) or job_type not in self.handlers:
@@ -175,11 +240,55 @@ def is_number(value: object) -> bool:
     )
 
 
-def encode_params(params: object) -> str:
-    """Params as compact JSON, or InvalidJob: they must be a JSON object, without NaN."""
+def encode_params(params: object, max_bytes: int) -> str:
+    """Params as compact JSON, or InvalidJob: they must be a JSON object, without NaN, of at
+    most `max_bytes`."""
     if not isinstance(params, dict):
         raise InvalidJob(f"params must be a JSON object (dict), got {type(params).__name__}")
     try:
-        return compact_json(params)
+        encoded = compact_json(params)
     except (TypeError, ValueError) as exc:
         raise InvalidJob(f"params are not JSON: {exc}") from None
+    if len(encoded) > max_bytes:  # ASCII: json.dumps escapes everything else
+        raise InvalidJob(
+            f"params are {len(encoded)} bytes of JSON; the limit is {max_bytes} (max_params_bytes)"
+        )
+    return encoded
+
+
+def check_idempotency_key(key: object) -> str:
+    """The key, or InvalidJob: 1 to 255 printable ASCII characters."""
+    if not isinstance(key, str) or not IDEMPOTENCY_KEY.fullmatch(key):
+        shown = repr(key)[:100]
+        raise InvalidJob(f"an idempotency key is 1-255 printable ASCII characters, got {shown}")
+    return key
+
+
+def hash_key(key: str) -> str:
+    """The key as it appears in Redis: hashed, so any characters and length stay harmless."""
+    return hashlib.sha256(key.encode()).hexdigest()[:40]
+
+
+def fingerprint_of(job_type: str, params: dict[str, Any]) -> str:
+    """What makes two creates the same job: its type and its params, in canonical JSON."""
+    canonical = json.dumps([job_type, params], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+def _entry(job: JobEntry, key: str | None) -> tuple[str, dict[str, Any], str | None]:
+    """(job_type, params, idempotency key or None) of one entry of create()."""
+    if not isinstance(job, (tuple, list)) or len(job) not in (2, 3):
+        raise InvalidJob("each job is (job_type, params) or (job_type, params, options)")
+    if len(job) == 3:
+        options = job[2]
+        if not isinstance(options, Mapping) or set(options) - {"idempotency_key"}:
+            raise InvalidJob("a job's options may hold only idempotency_key")
+        key = options.get("idempotency_key", key)
+    return job[0], job[1], None if key is None else check_idempotency_key(key)
+
+
+def _conflict_text(key: str) -> str:
+    return (
+        f"idempotency key {key[:100]!r} is already used by a job with other params: "
+        "use a new key for new work"
+    )

@@ -27,6 +27,7 @@ CONNECT_TIMEOUT_S = 0.8
 #: blocking waits of workers stay below this; other commands answer in milliseconds
 COMMAND_TIMEOUT_S = 2.0
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+ISOLATIONS = ("thread", "process")
 
 Credentials = tuple[str | None, str | None]
 
@@ -49,6 +50,12 @@ class Settings:
     failed_max: int = 10_000
     failed_retention: float = 7 * 86400.0
     secret_id: str | None = field(default=None, repr=False)
+    #: "thread": handlers run in threads of the worker; "process": in child processes, so
+    #: that a handler past its timeout is killed
+    isolation: str = "thread"
+    #: a result larger than this (JSON bytes) fails its job; params larger are refused
+    max_result_bytes: int = 1024 * 1024
+    max_params_bytes: int = 256 * 1024
 
     def __post_init__(self) -> None:
         queues = (self.queues,) if isinstance(self.queues, str) else tuple(self.queues)
@@ -65,6 +72,10 @@ class Settings:
                 raise InvalidSettings(f"{name} must be a positive number of seconds")
         if self.max_retry < 0 or self.failed_max < 1:
             raise InvalidSettings("max_retry must be >= 0 and failed_max >= 1")
+        if self.isolation not in ISOLATIONS:
+            raise InvalidSettings(f"isolation must be one of {', '.join(ISOLATIONS)}")
+        if self.max_result_bytes < 1 or self.max_params_bytes < 1:
+            raise InvalidSettings("max_result_bytes and max_params_bytes must be at least 1")
 
 
 #: environment variable -> (setting, parser); see the README's configuration table
@@ -79,6 +90,9 @@ ENVIRONMENT: dict[str, tuple[str, Callable[[str], Any]]] = {
     "JOBS_MAX_RETRY": ("max_retry", int),
     "JOBS_TIMEOUT_S": ("timeout", float),
     "JOBS_LEASE_S": ("lease", float),
+    "JOBS_ISOLATION": ("isolation", str),
+    "JOBS_MAX_RESULT_BYTES": ("max_result_bytes", int),
+    "JOBS_MAX_PARAMS_BYTES": ("max_params_bytes", int),
 }
 
 

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from .attempt import Handler
-from .client import MAX_JOBS_PER_CALL, JobClient, KickCallback
+from .client import MAX_JOBS_PER_CALL, JobClient, JobEntry, KickCallback, Submitted
 from .config import Settings, make_client, settings_from_env
 from .model import InvalidJob, JobStatus, QueueStats
 from .store import Store
@@ -115,24 +115,36 @@ class JobController:
         process_at: float | datetime | None = None,
         max_retry: int | None = None,
         timeout: float | None = None,
+        idempotency_key: str | None = None,
     ) -> str:
         """Enqueue one job in one round trip; return its id, `<queue>@<uuid4>`.
 
-        Raises UnknownJobType or InvalidJob for bad input, and then nothing is written.
-        Raises JobsUnavailable when Redis does not answer in time: the job may or may not
-        have been written."""
-        return self.client.create_jobs(
-            [(job_type, params)],
+        With an `idempotency_key` (1-255 printable ASCII), a job created earlier with the same
+        key, type and params (in this queue, within the result retention) is not created
+        again: its id is returned. Raises IdempotencyConflict when the key belongs to a job
+        with other params; UnknownJobType or InvalidJob for bad input (params over
+        `max_params_bytes` too); in each case nothing is written. Raises JobStoreFull when
+        Redis is out of memory (nothing is written), and JobsUnavailable when Redis did not
+        confirm the write: the job may exist, and a retry with the same key is safe."""
+        return self.submit(
+            job_type,
+            params,
             queue=queue,
             process_in=process_in,
             process_at=process_at,
             max_retry=max_retry,
             timeout=timeout,
-        )[0]
+            idempotency_key=idempotency_key,
+        ).job_id
+
+    def submit(self, job_type: str, params: dict[str, Any], **options: Any) -> Submitted:
+        """create_job, telling also whether an earlier create with the same idempotency key
+        had already made the job (`replayed`: nothing was written this time)."""
+        return self.client.create([(job_type, params)], **options)[0]
 
     def create_jobs(
         self,
-        jobs: Iterable[tuple[str, dict[str, Any]]],
+        jobs: Iterable[JobEntry],
         *,
         queue: str = "default",
         process_in: float | None = None,
@@ -140,8 +152,12 @@ class JobController:
         max_retry: int | None = None,
         timeout: float | None = None,
     ) -> list[str]:
-        """Enqueue many jobs of one queue atomically, in one round trip; return their ids."""
-        return self.client.create_jobs(
+        """Enqueue many jobs of one queue atomically, in one round trip; return their ids.
+
+        Each entry is `(job_type, params)`, or `(job_type, params, {"idempotency_key": key})`
+        with the same rule as create_job's. Any bad entry or conflicting key: nothing is
+        written."""
+        submitted = self.client.create(
             jobs,
             queue=queue,
             process_in=process_in,
@@ -149,6 +165,7 @@ class JobController:
             max_retry=max_retry,
             timeout=timeout,
         )
+        return [s.job_id for s in submitted]
 
     def get_status(self, job_id: str) -> JobStatus:
         """The job's state and result, in one round trip.
@@ -183,19 +200,25 @@ class JobController:
             target=worker.run, args=(self._stop.is_set,), name="jobs-fetch", daemon=True
         ).start()
 
-    def stop(self, timeout: float = 8.0) -> None:
-        """Stop taking work; jobs in flight get `timeout` seconds to finish, then go back to
-        PENDING. Every outcome is written before this returns, and the worker threads end
-        (also those a `drain` left waiting)."""
+    def stop(self, timeout: float = 8.0) -> list[str]:
+        """Stop taking work; jobs in flight get about `timeout` seconds to finish, then go back
+        to PENDING; returns within about `timeout` (Redis answering). The outcomes of finished
+        jobs are written first, and the worker threads end (also those a `drain` left waiting).
+        Returns a description of each handler abandoned while it still ran (killed, with
+        isolation="process"; left to finish in its thread, its outcome dropped, otherwise)."""
         if self._worker is None:
-            return
+            return []
+        abandoned: list[str] = []
         if self._started:
             self._stop.set()
-            handed_back = self._worker.hand_back(timeout)
+            handed_back, abandoned = self._worker.hand_back(timeout, final=True)
             if handed_back:
                 log.info("handed %d unfinished jobs back to their queues", handed_back)
+            for what in abandoned:
+                log.warning("abandoned the handler of %s: its job went back to PENDING", what)
             self._started = False
         self._worker.close()
+        return abandoned
 
     def drain(self, time_budget: float, *, finish_within: float | None = None) -> int:
         """Take and run jobs for `time_budget` seconds (waiting on Redis while the queues are
@@ -218,11 +241,30 @@ class JobController:
         worker.hand_back(max(0.0, finish_until - time.monotonic()))
         return worker.counters.processed - before
 
-    @property
-    def counters(self) -> dict[str, int]:
-        """This process's totals: processed, failed, lost (outcomes dropped: lease lost)."""
+    def health(self) -> dict[str, Any]:
+        """This process's worker as a supervisor sees it: handler threads, how many are stuck
+        past their timeout, and whether all are (then it runs nothing: restart it)."""
         worker = self._worker
         if worker is None:
-            return {"processed": 0, "failed": 0, "lost": 0}
+            return {"threads": 0, "stuck": 0, "all_stuck": False}
+        executors = worker.executors
+        return {
+            "threads": executors.threads,
+            "stuck": executors.stuck,
+            "all_stuck": executors.all_stuck,
+        }
+
+    @property
+    def counters(self) -> dict[str, int]:
+        """This process's totals: processed, failed, lost (outcomes not written: the lease was
+        lost), unconfirmed (outcomes whose write Redis never confirmed)."""
+        worker = self._worker
+        if worker is None:
+            return {"processed": 0, "failed": 0, "lost": 0, "unconfirmed": 0}
         c = worker.counters
-        return {"processed": c.processed, "failed": c.failed, "lost": c.lost}
+        return {
+            "processed": c.processed,
+            "failed": c.failed,
+            "lost": c.lost,
+            "unconfirmed": c.unconfirmed,
+        }

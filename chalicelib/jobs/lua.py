@@ -13,18 +13,23 @@ from importlib import resources
 
 from .record import lua_constants
 
-#: one script per state transition, plus the read-only stats script
-SCRIPT_NAMES = (
-    "enqueue",
-    "dequeue",
-    "finish",
-    "extend",
-    "requeue",
-    "forward",
-    "recover",
-    "trim",
-    "stats",
-)
+#: one script per state transition, plus the read-only stats script, with the flags Redis 7
+#: reads from their first line. Without `allow-oom`, Redis refuses a script outright while it is
+#: over `maxmemory`: so new jobs are neither created nor taken then, while the scripts that end
+#: or hand back work already in flight (or free memory) still run.
+SCRIPT_FLAGS = {
+    "enqueue": "",
+    "dequeue": "",
+    "finish": "allow-oom",
+    "extend": "allow-oom",
+    "requeue": "allow-oom",
+    "release": "allow-oom",
+    "forward": "allow-oom",
+    "recover": "allow-oom",
+    "trim": "allow-oom",
+    "stats": "no-writes",
+}
+SCRIPT_NAMES = tuple(SCRIPT_FLAGS)
 LIBRARY = "lib"
 
 
@@ -33,7 +38,12 @@ def _read(name: str) -> str:
 
 
 @functools.cache
-def script_sources() -> dict[str, str]:
-    """Every script's full source, by name, as it is loaded into Redis."""
+def script_sources(flags: bool = True) -> dict[str, str]:
+    """Every script's full source, by name, as it is loaded into Redis. `flags=False` leaves
+    out the first line Redis 7 reads flags from (older servers cannot compile it)."""
     prelude = lua_constants() + _read(LIBRARY)
-    return {name: prelude + _read(name) for name in SCRIPT_NAMES}
+    sources = {}
+    for name, script_flags in SCRIPT_FLAGS.items():
+        shebang = f"#!lua flags={script_flags}\n" if script_flags else "#!lua\n"
+        sources[name] = (shebang if flags else "") + prelude + _read(name)
+    return sources

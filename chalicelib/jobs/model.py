@@ -91,6 +91,20 @@ class JobsUnavailable(JobError, ConnectionError):
     """Redis did not answer in time, or refused the call."""
 
 
+class JobStoreFull(JobsUnavailable):
+    """Redis is over its maxmemory and refuses new jobs: retrying soon will not help; the
+    store needs room (results trimmed, memory raised)."""
+
+
+class IdempotencyConflict(JobError):
+    """The idempotency key is already held by a job with other params (or of another type).
+    `job_id` is that job's id."""
+
+    def __init__(self, message: str, job_id: str) -> None:
+        super().__init__(message)
+        self.job_id = job_id
+
+
 def check_queue_name(queue: object) -> str:
     """Return the queue name, or raise InvalidJob when it cannot be a queue."""
     if not isinstance(queue, str) or not QUEUE_NAME.fullmatch(queue):

@@ -31,6 +31,8 @@ class Outcome(str, Enum):
     FAIL = "fail"
     #: a failure worth another try, while tries are left; the payload is the error text
     RETRY = "retry"
+    #: not run, and not charged: it goes back to RETRYING until a later time
+    DEFER = "defer"
 
 
 #: how many errors of earlier attempts a record keeps, newest last
@@ -79,6 +81,9 @@ class LeasedJob:
     retried: int
     #: seconds one attempt may run; None: the controller's default
     timeout_s: float | None
+    #: times its lease expired before its start was recorded: its worker then records the
+    #: start before running it, so that a handler that kills its worker is charged
+    recovered: int = 0
 
     @classmethod
     def decode(cls, raw: str | bytes) -> LeasedJob:
@@ -90,6 +95,7 @@ class LeasedJob:
             params_json=record["params"],
             retried=int(record.get("retried", 0)),
             timeout_s=float(timeout) if timeout else None,
+            recovered=int(record.get("recovered", 0)),
         )
 
 

@@ -14,10 +14,17 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import redis
-from redis.exceptions import DataError, NoScriptError, RedisClusterException, RedisError
+from redis.exceptions import (
+    DataError,
+    NoScriptError,
+    OutOfMemoryError,
+    RedisClusterException,
+    RedisError,
+    ResponseError,
+)
 
 from .lua import script_sources
-from .model import JobsUnavailable, QueueStats
+from .model import JobStoreFull, JobsUnavailable, QueueStats
 from .record import LeasedJob, Outcome, pending_since
 
 log = logging.getLogger(__name__)
@@ -65,6 +72,29 @@ class AttemptOutcome:
 
 
 @dataclass(frozen=True)
+class NewJob:
+    """A job to enqueue: its encoded record, when it runs (0: now), and the hashed idempotency
+    key and fingerprint of its type and params when it has a key."""
+
+    job_id: str
+    record: str
+    run_at: float
+    idempotency_key: str | None = None
+    fingerprint: str = ""
+
+
+@dataclass(frozen=True)
+class Enqueued:
+    #: the caller should kick a worker
+    kick: bool
+    #: per job: '' when written, else the id of the job that already holds its idempotency key
+    answers: list[str]
+    #: (index of the job, id holding its key) when a key is held with other params: nothing
+    #: was written
+    conflict: tuple[int, str] | None = None
+
+
+@dataclass(frozen=True)
 class Dequeued:
     jobs: list[LeasedJob]
     #: earliest time a scheduled or retry job falls due or a lease expires; None for never
@@ -104,8 +134,17 @@ class Store:
     # -- script plumbing -----------------------------------------------------------------------
 
     def _load_scripts(self) -> None:
-        for name, source in script_sources().items():
-            self._shas[name] = self.client.script_load(source)
+        try:
+            shas = {name: self.client.script_load(src) for name, src in script_sources().items()}
+        except ResponseError as exc:
+            if isinstance(exc, OutOfMemoryError) or "compil" not in str(exc).lower():
+                raise
+            # a Redis before 7 cannot read the flags line: load without it (such a Redis
+            # refuses a script only at its first growing write when over maxmemory)
+            shas = {
+                name: self.client.script_load(src) for name, src in script_sources(False).items()
+            }
+        self._shas.update(shas)
 
     def _guard(self, call: Callable[[], T]) -> T:
         """Run call with the scripts loaded; reload them once if Redis forgot them (restart)."""
@@ -119,6 +158,12 @@ class Store:
                 return call()
         except DataError:
             raise  # a value redis-py cannot send: a bug in the caller, not Redis being away
+        except ResponseError as exc:
+            if isinstance(exc, OutOfMemoryError) or "OOM command not allowed" in str(exc):
+                raise JobStoreFull(
+                    "the job store is full: Redis is over its maxmemory and refuses new jobs"
+                ) from exc
+            raise JobsUnavailable(f"Redis refused the call: {exc}") from exc
         except (RedisError, RedisClusterException) as exc:
             raise JobsUnavailable(f"Redis is unavailable: {exc}") from exc
 
@@ -136,29 +181,41 @@ class Store:
 
     # -- transitions ---------------------------------------------------------------------------
 
+    def idempotency_key(self, queue: str, hashed_key: str) -> str:
+        return f"{self.prefix}:{{{queue}}}:idem:{hashed_key}"
+
     def enqueue(
-        self, queue: str, jobs: Sequence[tuple[str, str, float]], kick_debounce_ms: int = 0
-    ) -> bool:
-        """Store (id, record JSON, run_at or 0) jobs. True when the caller should kick a worker."""
+        self,
+        queue: str,
+        jobs: Sequence[NewJob],
+        kick_debounce_ms: int = 0,
+        idempotency_ttl_ms: int = 0,
+    ) -> Enqueued:
+        """Store jobs atomically, each unless its idempotency key is already held."""
         k = self.keys(queue)
-        args: list[Any] = [kick_debounce_ms]
-        for job_id, record, run_at in jobs:
-            args += (job_id, record, run_at)
-        keys = (k.job, k.pending, k.scheduled, k.wake, k.kick)
+        args: list[Any] = [kick_debounce_ms, idempotency_ttl_ms]
+        keys = [k.job, k.pending, k.scheduled, k.wake, k.kick]
+        for job in jobs:
+            args += (job.job_id, job.record, job.run_at, job.fingerprint)
+            if job.idempotency_key is not None:
+                keys.append(self.idempotency_key(queue, job.idempotency_key))
         if queue in self._known_queues:
-            return bool(self._guard(lambda: self._eval("enqueue", keys, args)))
+            reply = self._guard(lambda: self._eval("enqueue", keys, args))
+        else:
 
-        def enqueue_and_record_queue() -> Any:
-            # The first enqueue of a queue in this process also records the queue, in the same
-            # round trip (on a cluster, one per node); SADD is idempotent if this is retried.
-            pipe = self.client.pipeline(transaction=False)
-            pipe.execute_command("EVALSHA", self._shas["enqueue"], len(keys), *keys, *args)
-            pipe.sadd(self.queues_key, queue)
-            return pipe.execute()[0]
+            def enqueue_and_record_queue() -> Any:
+                # The first enqueue of a queue in this process also records the queue, in the
+                # same round trip (on a cluster, one per node); SADD is idempotent.
+                pipe = self.client.pipeline(transaction=False)
+                pipe.execute_command("EVALSHA", self._shas["enqueue"], len(keys), *keys, *args)
+                pipe.sadd(self.queues_key, queue)
+                return pipe.execute()[0]
 
-        kick = self._guard(enqueue_and_record_queue)
-        self._known_queues.add(queue)
-        return bool(kick)
+            reply = self._guard(enqueue_and_record_queue)
+            self._known_queues.add(queue)
+        if int(reply[0]) == -1:
+            return Enqueued(False, [], (int(reply[1]) - 1, _text(reply[2])))
+        return Enqueued(bool(int(reply[0])), [_text(a) for a in reply[1:]])
 
     def clear_kick(self, queue: str) -> None:
         """Forget the kick debounce of a queue (its kick failed: the next enqueue tries again)."""
@@ -200,18 +257,33 @@ class Store:
         keys = (k.job, k.lease, k.completed, k.retry, k.failed, k.stats, k.wake)
         return [int(c) for c in self._guard(lambda: self._eval("finish", keys, args))]
 
-    def extend(self, queue: str, leases: dict[str, list[str]], lease_until: float) -> list[str]:
-        """Extend each token's jobs' leases; returns ids whose lease is no longer ours."""
+    def extend(
+        self,
+        queue: str,
+        leases: dict[str, list[tuple[str, bool]]],
+        lease_until: float,
+        now: float,
+    ) -> list[str]:
+        """Extend each token's jobs' leases, and record the start of the jobs marked True;
+        returns ids whose lease is no longer ours."""
         k = self.keys(queue)
-        calls = [
-            ("extend", (k.job, k.lease), (lease_until, token, *ids))
-            for token, ids in leases.items()
-            if ids
-        ]
+        calls = []
+        for token, jobs in leases.items():
+            args: list[Any] = [lease_until, token, now]
+            for job_id, started in jobs:
+                args += (job_id, "1" if started else "0")
+            if jobs:
+                calls.append(("extend", (k.job, k.lease), args))
         if not calls:
             return []
         replies = self._guard(lambda: self._pipeline_evals(calls))
         return [i.decode() if isinstance(i, bytes) else i for reply in replies for i in reply]
+
+    def release(self, queue: str, token: str, lease_until: float) -> int:
+        """Put back the unstarted jobs of a dequeue whose reply was lost; returns how many."""
+        k = self.keys(queue)
+        keys = (k.job, k.lease, k.pending, k.wake)
+        return int(self._guard(lambda: self._eval("release", keys, (token, lease_until))))
 
     def requeue(self, queue: str, token: str, job_ids: Sequence[str]) -> int:
         k = self.keys(queue)
@@ -231,11 +303,12 @@ class Store:
         *,
         failed_keep_since: float,
         failed_keep_count: int,
-    ) -> tuple[int, int, int]:
+    ) -> tuple[int, int, int, int]:
         """Recover expired leases, forward due jobs and trim, in one round trip; while a trim
         deletes a full batch, trim again (for at most TRIM_BUDGET_S).
 
-        Returns (recovered, forwarded, trimmed).
+        Returns (charged, returned, forwarded, trimmed): expired leases of started jobs were
+        charged; of unstarted ones, returned to PENDING.
         """
         k = self.keys(queue)
         trim_keys = (k.job, k.completed, k.failed)
@@ -243,7 +316,7 @@ class Store:
         calls: list[tuple[str, Sequence[str], Sequence[Any]]] = [
             (
                 "recover",
-                (k.job, k.lease, k.retry, k.failed, k.stats),
+                (k.job, k.lease, k.retry, k.failed, k.stats, k.pending, k.wake),
                 (now, MAINTENANCE_BATCH, now, day, LEASE_LOST_ERROR),
             ),
             ("forward", (k.job, k.scheduled, k.retry, k.pending, k.wake), (now, MAINTENANCE_BATCH)),
@@ -255,7 +328,8 @@ class Store:
         while deleted >= MAINTENANCE_BATCH and time.monotonic() < budget_ends:
             deleted = int(self._guard(lambda: self._eval("trim", trim_keys, trim_args)))
             trimmed += deleted
-        return int(replies[0]), int(replies[1]), trimmed
+        charged, returned = (int(n) for n in replies[0])
+        return charged, returned, int(replies[1]), trimmed
 
     def stats(self, queue: str, now: float) -> QueueStats:
         k = self.keys(queue)
@@ -297,3 +371,7 @@ class Store:
     def known_queues(self) -> list[str]:
         members = self._guard(lambda: self.client.smembers(self.queues_key))
         return sorted(m.decode() if isinstance(m, bytes) else m for m in members)
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -1,4 +1,5 @@
--- dequeue: take up to N PENDING jobs, make them ACTIVE under a lease with a fresh token.
+-- dequeue: take up to N PENDING jobs, make them ACTIVE under a lease with a fresh token. Their
+-- start is not recorded yet: a job whose lease expires before it is stays uncharged (recover).
 -- KEYS[1] jobs:{q}:job        HASH
 -- KEYS[2] jobs:{q}:pending    LIST
 -- KEYS[3] jobs:{q}:lease      ZSET  ACTIVE ids by lease expiry
@@ -20,7 +21,8 @@ if ids then
       if rec.state == STATE.PENDING then
         rec.state = STATE.ACTIVE
         rec.token = token
-        rec.started_at = now
+        rec.leased_at = now
+        rec.started_at = nil
         local encoded = cjson.encode(rec)
         redis.call('HSET', KEYS[1], id, encoded)
         redis.call('ZADD', KEYS[3], expiry, id)

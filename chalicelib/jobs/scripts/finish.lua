@@ -9,9 +9,11 @@
 --                                    it falls due
 -- ARGV[1] now s, ARGV[2] retention s, ARGV[3] day (YYYY-MM-DD)
 -- ARGV[4..] per outcome, five values: id, lease token, outcome (OUTCOME.*), payload (result JSON
---           for DONE, error text otherwise), retry_at s (for RETRY)
--- Returns one state code per outcome (COMPLETED, FAILED or RETRYING), or 0 when the job is no
--- longer this lease's (its lease expired and another worker took it over): nothing was written.
+--           for DONE, error text otherwise), retry_at s (for RETRY and DEFER)
+-- Returns one state code per outcome: the job's new state; the same again when this very
+-- outcome was already written (a call repeated after its reply was lost); 0 when the job is no
+-- longer this lease's (its lease expired and it was recovered), and then nothing was written.
+-- The record keeps the token of the attempt that ended it, which is how a repeat is known.
 local now, retention, day = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
 local codes, processed, failed, retrying = {}, 0, 0, false
 for i = 4, #ARGV, 5 do
@@ -19,11 +21,18 @@ for i = 4, #ARGV, 5 do
   local code = 0
   local raw = redis.call('HGET', KEYS[1], id)
   local rec = raw and cjson.decode(raw)
-  if rec and rec.state == STATE.ACTIVE and rec.token == token then
+  if rec and rec.token == token and rec.state ~= STATE.ACTIVE then
+    code = rec.state
+  elseif rec and rec.state == STATE.ACTIVE and rec.token == token then
     redis.call('ZREM', KEYS[2], id)
-    rec.token = nil
-    processed = processed + 1
-    if outcome == OUTCOME.DONE then
+    if outcome ~= OUTCOME.DEFER then rec.started_at = rec.started_at or rec.leased_at end
+    if outcome == OUTCOME.DEFER then
+      rec.state = STATE.RETRYING
+      rec.next_run_at = tonumber(ARGV[i + 4])
+      redis.call('ZADD', KEYS[4], rec.next_run_at, id)
+      retrying = true
+    elseif outcome == OUTCOME.DONE then
+      processed = processed + 1
       rec.state = STATE.COMPLETED
       rec.error = nil  -- the errors of earlier attempts stay in rec.errors
       rec.result = payload
@@ -31,6 +40,7 @@ for i = 4, #ARGV, 5 do
       rec.expires_at = now + retention
       redis.call('ZADD', KEYS[3], rec.expires_at, id)
     else
+      processed = processed + 1
       failed = failed + 1
       add_error(rec, payload)
       if outcome == OUTCOME.RETRY then

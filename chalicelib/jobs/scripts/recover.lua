@@ -1,26 +1,42 @@
--- recover: ACTIVE jobs whose lease expired (their worker died or lost Redis) go to RETRYING,
--- or to FAILED when out of retries. The lost attempt counts as a try.
--- KEYS[1] jobs:{q}:job     HASH
--- KEYS[2] jobs:{q}:lease   ZSET
--- KEYS[3] jobs:{q}:retry   ZSET
--- KEYS[4] jobs:{q}:failed  ZSET
--- KEYS[5] jobs:{q}:stats   HASH
+-- recover: ACTIVE jobs whose lease expired (their worker died, stopped or lost Redis).
+-- A job whose start was recorded is charged for the attempt: RETRYING, or FAILED when out of
+-- retries. A job whose start was never recorded goes back to the head of PENDING uncharged
+-- (retried unchanged, no error); `recovered` counts such returns, so that its next worker
+-- records its start before running it and a handler that kills its worker is charged.
+-- KEYS[1] jobs:{q}:job      HASH
+-- KEYS[2] jobs:{q}:lease    ZSET
+-- KEYS[3] jobs:{q}:retry    ZSET
+-- KEYS[4] jobs:{q}:failed   ZSET
+-- KEYS[5] jobs:{q}:stats    HASH
+-- KEYS[6] jobs:{q}:pending  LIST
+-- KEYS[7] jobs:{q}:wake     LIST
 -- ARGV[1] now s, ARGV[2] at most this many jobs, ARGV[3] retry_at s, ARGV[4] day, ARGV[5] error text
--- Returns how many jobs were recovered.
+-- Returns {charged, returned}: how many jobs were charged, how many went back uncharged.
 local now = tonumber(ARGV[1])
 local ids = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
-local failed = 0
+local charged, returned = 0, 0
 for _, id in ipairs(ids) do
   redis.call('ZREM', KEYS[2], id)
   local raw = redis.call('HGET', KEYS[1], id)
   local rec = raw and cjson.decode(raw)
   if rec and rec.state == STATE.ACTIVE then
     rec.token = nil
-    add_error(rec, ARGV[5])
-    retry_or_fail(rec, id, now, tonumber(ARGV[3]), KEYS[3], KEYS[4])
-    failed = failed + 1
+    rec.leased_at = nil
+    if rec.started_at then
+      rec.orphaned = (rec.orphaned or 0) + 1
+      add_error(rec, ARGV[5] .. ' (' .. rec.orphaned .. ' orphaned start(s))')
+      retry_or_fail(rec, id, now, tonumber(ARGV[3]), KEYS[3], KEYS[4])
+      charged = charged + 1
+    else
+      rec.state = STATE.PENDING
+      rec.recovered = (rec.recovered or 0) + 1
+      rec.pending_since = now
+      redis.call('LPUSH', KEYS[6], id)
+      returned = returned + 1
+    end
     redis.call('HSET', KEYS[1], id, cjson.encode(rec))
   end
 end
-count(KEYS[5], ARGV[4], failed, failed)
-return #ids
+count(KEYS[5], ARGV[4], charged, charged)
+if returned > 0 then rearm_wake(KEYS[7]) end
+return {charged, returned}

@@ -13,6 +13,7 @@ for i = #ARGV, 2, -1 do
   if rec and rec.state == STATE.ACTIVE and rec.token == ARGV[1] then
     rec.state = STATE.PENDING
     rec.token = nil
+    rec.leased_at = nil
     rec.started_at = nil
     redis.call('HSET', KEYS[1], id, cjson.encode(rec))
     redis.call('ZREM', KEYS[2], id)

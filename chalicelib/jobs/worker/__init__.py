@@ -50,7 +50,7 @@ class Worker:
         self.store = store
         self.settings = settings
         self.inflight = InFlight()
-        self.executors = Executors(self.inflight, handlers, settings, clock)
+        self.executors = Executors(store, self.inflight, handlers, settings, clock)
         self.fetcher = Fetcher(store, self.inflight, self.executors.submit, settings, clock)
         self.flusher = Flusher(store, self.inflight, settings, clock)
         self.leases = LeaseKeeper(store, self.inflight, self.executors, settings, clock)
@@ -102,16 +102,26 @@ class Worker:
         """Recover expired leases, forward due jobs and trim expired ones, in every queue."""
         self.fetcher.maintain(now)
 
-    def hand_back(self, wait_s: float) -> int:
-        """Stop work in progress: unstarted jobs go back to PENDING at once; running ones get
-        `wait_s` to finish, then go back too (their late outcomes are dropped). Returns how many
-        went back."""
+    def hand_back(self, wait_s: float, *, final: bool = False) -> tuple[int, list[str]]:
+        """Stop work in progress within about `wait_s`: unstarted jobs go back to PENDING at
+        once; running ones get most of `wait_s` to finish, then go back too (their late
+        outcomes are dropped). With `final` (the worker is stopping), handlers still running in
+        child processes are killed before their jobs go back. Returns how many jobs went back,
+        and a description of each handler abandoned while it ran."""
+        deadline = time.monotonic() + wait_s
         with self.fetcher.dequeuing:
             unstarted = self.inflight.hand_back(lambda job: job.phase is Phase.LEASED)
-            self.inflight.wait_until_quiet(time.monotonic() + wait_s)
+            self.inflight.wait_until_quiet(deadline - min(HAND_BACK_WRITE_S, wait_s / 2))
             running = self.inflight.hand_back(lambda job: True)
-            self.flusher.flush(give_up_s=HAND_BACK_WRITE_S)
-            return self._requeue(unstarted + running)
+            now = time.monotonic()
+            abandoned = [
+                f"{job.job.job_type} {job.job_id} (running for {now - job.started:.1f}s)"
+                for job in running
+            ]
+            if final:
+                self.executors.stop(timeout_s=0.0)  # kills handlers in child processes
+            self.flusher.flush(give_up_s=max(0.1, deadline - time.monotonic()))
+            return self._requeue(unstarted + running), abandoned
 
     def _requeue(self, jobs: list[Held]) -> int:
         groups: dict[tuple[str, str], list[str]] = defaultdict(list)
@@ -135,6 +145,6 @@ class Worker:
             if closed is None:
                 return
             closed.set()
-            self.executors.stop()
+            self.executors.stop(timeout_s=0.0)
             with self.inflight.lock:
                 self.inflight.outcome_ready.notify_all()

@@ -1,5 +1,12 @@
 """The execute duty: `concurrency` threads, each running one handler at a time and turning what
-it did into an outcome for the flush duty to write."""
+it did into an outcome for the flush duty to write.
+
+Isolation "thread" runs handlers in these threads. A thread cannot be killed, so a handler past
+its timeout fails its attempt and its thread is replaced (at most EXTRA_THREADS beyond
+`concurrency`); until the stuck handler returns, its job is not started again by this worker.
+Isolation "process" runs each handler in a child process (process_pool.py), killed at its
+timeout, so nothing stays stuck.
+"""
 
 from __future__ import annotations
 
@@ -11,93 +18,155 @@ from collections.abc import Callable, Mapping, Sequence
 
 from ..attempt import Handler, backoff_s, describe_error, run_handler
 from ..config import Settings
+from ..model import JobsUnavailable
+from ..process_pool import HandlerProcessPool
 from ..record import Outcome
-from ..store import AttemptOutcome
+from ..store import AttemptOutcome, Store
 from .inflight import Held, InFlight
 
 log = logging.getLogger("chalicelib.jobs.worker")
 
+#: replacement threads for stuck handlers, at most, beyond `concurrency`
+EXTRA_THREADS = 2
+#: a job whose earlier run still hangs in this worker is put off for at least this long
+DEFER_S = 1.0
+#: in process isolation the pool kills a handler at its timeout; the overrun watch is a backstop
+PROCESS_OVERRUN_MARGIN_S = 5.0
+
 
 class Executors:
-    """The handler threads. A thread whose handler overran is replaced at once and retires
-    when (if ever) its handler returns."""
+    """The handler threads, and the overrun watch that fails handlers past their timeout."""
 
     def __init__(
         self,
+        store: Store,
         inflight: InFlight,
         handlers: Mapping[str, Handler],
         settings: Settings,
         clock: Callable[[], float],
     ) -> None:
+        self.store = store
         self.inflight = inflight
         self.handlers = handlers
         self.settings = settings
         self.clock = clock
         self._ready: queue_module.SimpleQueue[Held | None] = queue_module.SimpleQueue()
+        self._lock = threading.Lock()
         #: handler threads alive, stuck ones included
         self.threads = 0
+        #: jobs whose handler overran in a thread that still runs it
+        self.stuck_jobs: set[str] = set()
         self._serial = 0
-        self._count_lock = threading.Lock()
+        self._said_all_stuck = False
+        self.pool: HandlerProcessPool | None = None
 
     def start(self) -> None:
-        """Start `concurrency` threads, on a fresh queue: an old one may still hold the stop
-        markers of stuck threads."""
+        """Start the process pool (before any thread of ours: see process_pool.py) and
+        `concurrency` threads, on a fresh queue: an old one may still hold stop markers."""
+        if self.settings.isolation == "process":
+            self.pool = HandlerProcessPool(self.handlers, self.settings.concurrency)
+            self.pool.start()
         self._ready = queue_module.SimpleQueue()
         for _ in range(self.settings.concurrency):
-            self.spawn()
+            self._spawn()
 
     @property
     def stuck(self) -> int:
         """Threads whose handler overran its timeout and has not returned yet."""
-        return max(0, self.threads - self.settings.concurrency)
+        return len(self.stuck_jobs)
 
-    def spawn(self) -> None:
-        with self._count_lock:
+    @property
+    def all_stuck(self) -> bool:
+        """Every handler thread is stuck: this worker runs nothing until one returns."""
+        with self._lock:
+            return self.threads > 0 and len(self.stuck_jobs) >= self.threads
+
+    def _spawn(self) -> None:
+        with self._lock:
             self.threads += 1
             self._serial += 1
-        thread = threading.Thread(target=self._loop, name=f"jobs-exec-{self._serial}", daemon=True)
-        thread.start()
+            name = f"jobs-exec-{self._serial}"
+        threading.Thread(target=self._loop, args=(self._ready,), name=name, daemon=True).start()
 
     def submit(self, jobs: Sequence[Held]) -> None:
         for job in jobs:
             self._ready.put(job)
 
-    def stop(self) -> None:
-        """Ask every thread to end once its handler returns."""
-        with self._count_lock:
+    def stop(self, timeout_s: float) -> list[str]:
+        """Ask every thread to end once its handler returns; kill handlers still running in
+        child processes after `timeout_s`. Returns what was killed."""
+        with self._lock:
             for _ in range(self.threads):
                 self._ready.put(None)
             self.threads = 0
+        pool, self.pool = self.pool, None
+        return pool.close(timeout_s) if pool is not None else []
 
     def timeout_s(self, job: Held) -> float:
         return job.job.timeout_s or self.settings.timeout
 
-    def _loop(self) -> None:
-        ready = self._ready
+    def _loop(self, ready: queue_module.SimpleQueue[Held | None]) -> None:
         while True:
             job = ready.get()
             if job is None:
                 return
-            if not self.inflight.begin(job, self.timeout_s(job)):
+            timeout_s = self.timeout_s(job)
+            if self.pool is not None:
+                timeout_s += PROCESS_OVERRUN_MARGIN_S
+            if not self.inflight.begin(job, timeout_s):
                 continue
             try:
                 outcome = self.attempt(job)
             except BaseException as exc:  # noqa: BLE001 - no job may take its thread down
                 log.exception("running %s failed outside its handler", job.job_id)
                 outcome = self.failure(job, Outcome.RETRY, describe_error(exc))
-            if self.inflight.end(job, outcome, time.monotonic() - job.started):
-                log.info("dropped the late outcome of %s: it overran its timeout", job.job_id)
-                with self._count_lock:
-                    self.threads = max(0, self.threads - 1)
+            if self.inflight.end(job, outcome, time.monotonic() - job.started) and self._retire(
+                job
+            ):
                 return
 
     def attempt(self, job: Held) -> AttemptOutcome:
         """Run the job's handler and say how the attempt ended. Never raises."""
-        handler = self.handlers.get(job.job.job_type)
-        outcome, payload = run_handler(handler, job.job.job_type, job.job.params_json)
+        if job.job_id in self.stuck_jobs:
+            return self._defer(job, "its earlier run still hangs in this worker")
+        if job.job.recovered and not self._record_start(job):
+            return self._defer(job, "its start could not be recorded")
+        leased = job.job
+        if self.pool is not None:
+            outcome, payload = self.pool.run(
+                leased.job_type, leased.params_json, self.timeout_s(job)
+            )
+        else:
+            handler = self.handlers.get(leased.job_type)
+            outcome, payload = run_handler(handler, leased.job_type, leased.params_json)
+        if outcome is Outcome.DONE and len(payload) > self.settings.max_result_bytes:
+            limit = self.settings.max_result_bytes
+            error = (
+                f"result is {len(payload)} bytes of JSON; the limit is {limit} (max_result_bytes)"
+            )
+            return self.failure(job, Outcome.FAIL, error)
         if outcome is Outcome.DONE:
             return AttemptOutcome(job.job_id, job.token, outcome, payload)
         return self.failure(job, outcome, payload)
+
+    def _record_start(self, job: Held) -> bool:
+        """Tell Redis the job starts now, before running it: its lease expired unstarted
+        before, and if its handler kills this worker, the attempt must be charged."""
+        lease_until = self.clock() + self.settings.lease
+        try:
+            lost = self.store.extend(
+                job.queue, {job.token: [(job.job_id, True)]}, lease_until, self.clock()
+            )
+        except JobsUnavailable as exc:
+            log.warning("cannot record the start of %s: %s", job.job_id, exc)
+            return False
+        self.inflight.starts_recorded([job])
+        return not lost
+
+    def _defer(self, job: Held, why: str) -> AttemptOutcome:
+        log.info("put off %s: %s", job.job_id, why)
+        retry_at = self.clock() + max(DEFER_S, self.timeout_s(job))
+        return AttemptOutcome(job.job_id, job.token, Outcome.DEFER, why, retry_at)
 
     def failure(self, job: Held, outcome: Outcome, error: str) -> AttemptOutcome:
         retry_at = 0.0
@@ -106,3 +175,42 @@ class Executors:
                 job.job.retried, self.settings.backoff, self.settings.backoff_max
             )
         return AttemptOutcome(job.job_id, job.token, outcome, error, retry_at)
+
+    def fail_overruns(self) -> None:
+        """A handler past its timeout fails its attempt now and frees its slot. Its thread gets
+        a replacement while there are fewer than `concurrency` + EXTRA_THREADS threads, and
+        retires when (if ever) its handler returns."""
+
+        def timed_out(job: Held) -> AttemptOutcome:
+            error = f"timed out after {self.timeout_s(job):g}s"
+            return self.failure(job, Outcome.RETRY, error)
+
+        for job in self.inflight.overran(time.monotonic(), timed_out):
+            with self._lock:
+                self.stuck_jobs.add(job.job_id)
+                replace = self.threads < self.settings.concurrency + EXTRA_THREADS
+            if replace:
+                self._spawn()
+            log.warning(
+                "job %s overran its %gs timeout; %d handler threads are stuck",
+                job.job_id, self.timeout_s(job), self.stuck,
+            )  # fmt: skip
+        if self.all_stuck and not self._said_all_stuck:
+            self._said_all_stuck = True
+            log.error(
+                "all %d handler threads are stuck in handlers past their timeout: this worker "
+                "runs nothing until one returns (restart it, or use isolation='process')",
+                self.threads,
+            )
+
+    def _retire(self, job: Held) -> bool:
+        """The overrun handler of `job` returned, and its job may run again. True when its
+        thread must end (a replacement took its place); False when it is needed again."""
+        log.info("dropped the late outcome of %s: it overran its timeout", job.job_id)
+        with self._lock:
+            self.stuck_jobs.discard(job.job_id)
+            self._said_all_stuck = False
+            if self.threads > self.settings.concurrency:
+                self.threads -= 1
+                return True
+            return False

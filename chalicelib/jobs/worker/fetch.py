@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Callable, Sequence
 
 from ..config import Settings
+from ..model import JobsUnavailable
 from ..store import Store
 from .inflight import Held, InFlight
 
@@ -21,6 +22,9 @@ BATCH_MAX = 200
 PREFETCH_WINDOW_S = 0.05
 #: maintenance (recover, forward, trim) at least this often
 MAINTENANCE_INTERVAL_S = 5.0
+#: how many times a dequeue whose reply was lost is released (see release_unconfirmed)
+RELEASES = 3
+RELEASE_GAP_S = 0.5
 
 ShouldStop = Callable[[], bool]
 
@@ -50,9 +54,14 @@ class Fetcher:
         self.next_due: float | None = None
         #: held while dequeuing: a hand-back takes it so that no batch arrives mid-way
         self.dequeuing = threading.Lock()
+        #: dequeues whose reply was lost: (queue, token, lease expiry, releases left, monotonic
+        #: time of the next release)
+        self.unconfirmed: list[tuple[str, str, float, int, float]] = []
 
     def fetch_once(self, should_stop: ShouldStop, deadline: float | None) -> None:
         """One turn: maintenance if due, then a batch if there is room, else a wait for work."""
+        if self.unconfirmed:
+            self.release_unconfirmed()
         now = self.clock()
         if now >= self.next_maintenance or (self.next_due is not None and now >= self.next_due):
             self.maintain(now)
@@ -113,7 +122,14 @@ class Fetcher:
                     break
                 token = uuid.uuid4().hex
                 now = self.clock()
-                batch = self.store.dequeue(queue, want, now, now + self.settings.lease, token)
+                lease_until = now + self.settings.lease
+                try:
+                    batch = self.store.dequeue(queue, want, now, lease_until, token)
+                except JobsUnavailable:
+                    # The call may still run on the server (a stalled Redis runs it when it
+                    # wakes up): release what it took once Redis answers again.
+                    self.unconfirmed.append((queue, token, lease_until, RELEASES, 0.0))
+                    raise
                 if batch.next_due is not None:
                     due.append(batch.next_due)
                 held = [Held(job, queue, token) for job in batch.jobs]
@@ -123,18 +139,37 @@ class Fetcher:
         self.next_due = min(due) if due else None
         return taken > 0
 
+    def release_unconfirmed(self) -> None:
+        """Put back the jobs of dequeues whose reply was lost. Each is released RELEASES times,
+        a moment apart: a stalled server may run the lost call only after the first release."""
+        keep = []
+        for queue, token, lease_until, left, next_at in self.unconfirmed:
+            if time.monotonic() < next_at:
+                keep.append((queue, token, lease_until, left, next_at))
+                continue
+            moved = self.store.release(queue, token, lease_until)
+            if moved:
+                log.warning("queue %s: %d jobs of a lost dequeue back to PENDING", queue, moved)
+            if left > 1:
+                keep.append((queue, token, lease_until, left - 1, time.monotonic() + RELEASE_GAP_S))
+        self.unconfirmed = keep
+
     def maintain(self, now: float) -> None:
         """Recover expired leases, forward due jobs and trim expired ones, in every queue."""
         for queue in self.settings.queues:
-            recovered, forwarded, trimmed = self.store.maintain(
+            charged, returned, forwarded, trimmed = self.store.maintain(
                 queue,
                 now,
                 day_of(now),
                 failed_keep_since=now - self.settings.failed_retention,
                 failed_keep_count=self.settings.failed_max,
             )
-            if recovered:
-                log.warning("queue %s: recovered %d jobs whose lease expired", queue, recovered)
+            if charged or returned:
+                log.warning(
+                    "queue %s: leases expired: %d started jobs charged an attempt, %d unstarted "
+                    "jobs back to PENDING",
+                    queue, charged, returned,
+                )  # fmt: skip
             if forwarded or trimmed:
                 log.debug("queue %s: forwarded %d, trimmed %d", queue, forwarded, trimmed)
         self.next_maintenance = now + MAINTENANCE_INTERVAL_S

@@ -83,12 +83,14 @@ class Flusher:
             by_queue[job.queue].append((job, outcome))
         for queue, items in by_queue.items():
             codes = self._write_queue(queue, items, give_up_at)
-            for (job, _), code in zip(items, codes, strict=True):
+            for (job, _), code in zip(items, codes or [], strict=True):
                 if code == 0:
                     log.warning("outcome of %s dropped: its lease was lost", job.job_id)
             self.inflight.written_out(items, codes)
 
-    def _write_queue(self, queue: str, items: Batch, give_up_at: float) -> list[int]:
+    def _write_queue(self, queue: str, items: Batch, give_up_at: float) -> list[int] | None:
+        """The finish script's codes, or None when Redis never confirmed the write. A write is
+        safe to repeat: the script answers an outcome it already wrote with the same code."""
         while True:
             now = self.clock()
             try:
@@ -98,11 +100,11 @@ class Flusher:
             except JobsUnavailable as exc:
                 if time.monotonic() >= give_up_at:
                     log.error("gave up writing %d outcomes: %s", len(items), exc)
-                    return [0] * len(items)
+                    return None
                 log.warning("cannot write %d outcomes yet: %s", len(items), exc)
                 time.sleep(WRITE_RETRY_S)
             except Exception:
                 # A bug, not an outage: retrying cannot help. The jobs are let go and their
                 # leases expire, so they run again.
                 log.exception("cannot write %d outcomes; lease recovery reruns them", len(items))
-                return [0] * len(items)
+                return None

@@ -16,6 +16,9 @@ from dataclasses import dataclass
 from ..record import LeasedJob, Outcome
 from ..store import AttemptOutcome
 
+#: queue -> lease token -> (job id, whether to record its start)
+Leases = dict[str, dict[str, list[tuple[str, bool]]]]
+
 
 class Phase(enum.Enum):
     #: taken from Redis, waiting for an executor thread
@@ -41,6 +44,8 @@ class Held:
     #: monotonic times of its start and of its timeout
     started: float = 0.0
     deadline: float = 0.0
+    #: Redis knows that its handler started (an expired lease then charges the attempt)
+    start_recorded: bool = False
 
     @property
     def job_id(self) -> str:
@@ -55,6 +60,8 @@ class Counters:
     failed: int = 0
     #: outcomes not written because the lease was no longer ours
     lost: int = 0
+    #: outcomes whose write Redis never confirmed (the worker gave up retrying)
+    unconfirmed: int = 0
 
 
 class InFlight:
@@ -68,6 +75,8 @@ class InFlight:
         self.outcome_ready = threading.Condition(self.lock)
         #: notified when a write of outcomes ends
         self.written = threading.Condition(self.lock)
+        #: notified when a handler starts (its start is to be recorded in Redis)
+        self.started = threading.Condition(self.lock)
         self.held: dict[str, Held] = {}
         self.outcomes: list[tuple[Held, AttemptOutcome]] = []
         #: held jobs whose outcome is not yet queued: what occupies a slot or the prefetch
@@ -94,6 +103,7 @@ class InFlight:
             job.phase = Phase.RUNNING
             job.started = time.monotonic()
             job.deadline = job.started + timeout_s
+            self.started.notify()
             return True
 
     def end(self, job: Held, outcome: AttemptOutcome, ran_s: float) -> bool:
@@ -155,23 +165,50 @@ class InFlight:
             for job in jobs:
                 self.held.pop(job.job_id, None)
 
-    def leases(self) -> dict[str, dict[str, list[str]]]:
-        """queue -> lease token -> ids of the held jobs whose leases are still to keep."""
-        by_queue: dict[str, dict[str, list[str]]] = {}
+    def leases(self) -> tuple[Leases, list[Held]]:
+        """The leases to keep: queue -> token -> (id, record its start?) of every held job not
+        handed back; a start is to be recorded for RUNNING jobs whose start Redis does not know
+        yet. Also returns those jobs."""
+        leases: Leases = {}
+        starting = []
         with self.lock:
             for job in self.held.values():
-                if job.phase is not Phase.HANDED_BACK:
-                    by_queue.setdefault(job.queue, {}).setdefault(job.token, []).append(job.job_id)
-        return by_queue
-
-    def written_out(self, items: list[tuple[Held, AttemptOutcome]], codes: list[int]) -> None:
-        """Count outcomes the finish script answered: a 0 code means the lease was lost."""
-        with self.lock:
-            for (job, outcome), code in zip(items, codes, strict=True):
-                self.held.pop(job.job_id, None)
-                if code == 0:
-                    self.counters.lost += 1
+                if job.phase is Phase.HANDED_BACK:
                     continue
-                self.counters.processed += 1
-                if outcome.outcome is not Outcome.DONE:
-                    self.counters.failed += 1
+                record = job.phase is Phase.RUNNING and not job.start_recorded
+                if record:
+                    starting.append(job)
+                by_token = leases.setdefault(job.queue, {})
+                by_token.setdefault(job.token, []).append((job.job_id, record))
+        return leases, starting
+
+    def wait_for_starts(self, timeout_s: float) -> bool:
+        """Block until a RUNNING job's start is unrecorded, or `timeout_s` passes; True then."""
+        with self.lock:
+            return self.started.wait_for(self._start_unrecorded, timeout_s)
+
+    def _start_unrecorded(self) -> bool:
+        return any(j.phase is Phase.RUNNING and not j.start_recorded for j in self.held.values())
+
+    def starts_recorded(self, jobs: Iterable[Held]) -> None:
+        with self.lock:
+            for job in jobs:
+                job.start_recorded = True
+
+    def written_out(
+        self, items: list[tuple[Held, AttemptOutcome]], codes: list[int] | None
+    ) -> None:
+        """Count the outcomes the finish script answered (a 0 code: the lease was lost, nothing
+        was written), or, with `codes` None, outcomes whose write was given up (Redis did not
+        confirm it: their jobs are left to lease recovery)."""
+        with self.lock:
+            for index, (job, outcome) in enumerate(items):
+                self.held.pop(job.job_id, None)
+                if codes is None:
+                    self.counters.unconfirmed += 1
+                elif codes[index] == 0:
+                    self.counters.lost += 1
+                elif outcome.outcome is not Outcome.DEFER:
+                    self.counters.processed += 1
+                    if outcome.outcome is not Outcome.DONE:
+                        self.counters.failed += 1

@@ -1,5 +1,13 @@
-"""The lease-keeping duty: extend the leases of held jobs before they expire, and fail the
-attempts of handlers that overrun their timeout (their slots go to fresh threads)."""
+"""The lease-keeping duty: record in Redis that handlers started, extend the leases of held
+jobs before they expire, and fail the attempts of handlers that overrun their timeout.
+
+Why starts are recorded: a job whose lease expires is charged an attempt only if Redis knows
+its handler started. The executors do not wait for that write: each start wakes this duty,
+which records every start not yet known in one call, within a round trip of the start. Quick
+jobs are usually done by then and need no record: their outcome says it all. A handler that
+kills its worker within that moment leaves an unrecorded start; its job returns uncharged once,
+and its next worker records the start before running it (execute.py).
+"""
 
 from __future__ import annotations
 
@@ -10,19 +18,21 @@ from collections.abc import Callable
 
 from ..config import Settings
 from ..model import JobsUnavailable
-from ..record import Outcome
-from ..store import AttemptOutcome, Store
+from ..store import Store
 from .execute import Executors
-from .inflight import Held, InFlight
+from .inflight import InFlight
 
 log = logging.getLogger("chalicelib.jobs.worker")
 
-#: how often overruns are looked for, at most
-OVERRUN_TICK_S = 0.25
+#: overruns are looked for at least this often
+TICK_S = 0.1
+#: after a failed call, wait this long before recording starts again
+RETRY_S = 0.5
 
 
 class LeaseKeeper:
-    """One thread: every tick, fail overruns; every third of a lease, extend the leases."""
+    """One thread: on each start, and at least every tick, fail overruns and record starts;
+    every third of a lease, extend every lease."""
 
     def __init__(
         self,
@@ -40,35 +50,29 @@ class LeaseKeeper:
 
     def loop(self, closed: threading.Event) -> None:
         lease_s = self.settings.lease
+        tick_s = min(TICK_S, lease_s / 6)
         next_extend = time.monotonic() + lease_s / 3
-        while not closed.wait(min(OVERRUN_TICK_S, lease_s / 6)):
-            self.fail_overruns()
-            if time.monotonic() >= next_extend:
-                next_extend = time.monotonic() + lease_s / 3
-                try:
-                    self.extend_leases()
-                except JobsUnavailable as exc:
-                    log.warning("cannot extend leases: %s", exc)
+        while not closed.is_set():
+            self.inflight.wait_for_starts(tick_s)
+            self.executors.fail_overruns()
+            extend_due = time.monotonic() >= next_extend
+            try:
+                if self.keep(extend_all=extend_due) and extend_due:
+                    next_extend = time.monotonic() + lease_s / 3
+            except JobsUnavailable as exc:
+                log.warning("cannot extend leases or record starts: %s", exc)
+                closed.wait(RETRY_S)
 
-    def fail_overruns(self) -> None:
-        """A handler past its timeout fails its attempt now and frees its slot; a fresh thread
-        takes its place, and the stuck one retires when (if ever) its handler returns."""
-        executors = self.executors
-
-        def timed_out(job: Held) -> AttemptOutcome:
-            error = f"timed out after {executors.timeout_s(job):g}s"
-            return executors.failure(job, Outcome.RETRY, error)
-
-        for job in self.inflight.overran(time.monotonic(), timed_out):
-            executors.spawn()
-            stuck = executors.stuck
-            log.warning(
-                "job %s overran its %gs timeout; %d handler threads are stuck",
-                job.job_id, executors.timeout_s(job), stuck,
-            )  # fmt: skip
-
-    def extend_leases(self) -> None:
-        for queue, leases in self.inflight.leases().items():
-            lost = self.store.extend(queue, leases, self.clock() + self.settings.lease)
+    def keep(self, extend_all: bool) -> bool:
+        """Record the starts Redis does not know yet; extend every lease too when `extend_all`
+        or when a call is made anyway. Returns whether a call was made."""
+        leases, starting = self.inflight.leases()
+        if not starting and not extend_all:
+            return False
+        lease_until = self.clock() + self.settings.lease
+        for queue, by_token in leases.items():
+            lost = self.store.extend(queue, by_token, lease_until, self.clock())
             for job_id in lost:
                 log.warning("lease of %s was lost; its outcome will be dropped", job_id)
+        self.inflight.starts_recorded(starting)
+        return True

@@ -12,11 +12,11 @@ import redis
 from chalicelib.business import async_maths
 from chalicelib.jobs import JobController
 
-from ..redis_server import LOOPBACK, RedisServer
+from ...parts.redis_server import LOOPBACK, RedisServer
 from .figures import Figures
 
 #: the repository root: where app.py is, and the working directory of every child process
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 JOB_TYPE = "math:multiply"
 QUEUE = "default"
 

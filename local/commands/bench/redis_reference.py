@@ -10,7 +10,7 @@ from typing import Any
 
 import redis
 
-from ..redis_server import LOOPBACK, find_redis_binary
+from ...parts.redis_server import LOOPBACK, find_redis_binary
 from .context import Bench
 
 

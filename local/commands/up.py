@@ -1,5 +1,8 @@
 """`python -m local up`: Redis, N worker processes and `chalice local`, with their logs interleaved.
 
+A worker that exits on its own (a crash, a kill, all its handler threads stuck) is restarted, at
+most 5 times a minute; the API or Redis exiting stops the stack.
+
 Ctrl-C, SIGTERM or SIGHUP (its terminal closing) stops, in this order: the workers (SIGTERM:
 jobs in flight finish or go back to PENDING), `chalice local`, then the Redis we started (which
 writes its append-only file, so jobs survive a restart). Every process it started is gone when
@@ -14,20 +17,28 @@ import socket
 import sys
 from pathlib import Path
 
-from .options import env_default, non_negative_int, port, positive_int
-from .redis_choice import choose_redis, claim, redacted, remove_state, write_state
-from .redis_part import RunningRedis, StartFailed, add_redis_arguments, say_choice, start_redis
-from .redis_server import LOOPBACK, RedisServerError
-from .supervisor import Child, Supervisor
-from .worker import READY_TEXT
+from ..parts import LOCAL_DIR
+from ..parts.options import env_default, non_negative_int, port, positive_int
+from ..parts.redis_choice import redacted
+from ..parts.redis_server import LOOPBACK
+from ..parts.redis_start import RunningRedis, StartFailed, add_redis_arguments, bring_up_redis
+from ..parts.restarts import RestartBudget, exit_reason
+from ..parts.stack_file import remove_state, write_state
+from ..parts.supervisor import Child, Supervisor
+from .worker import READY_TEXT, STUCK_EXIT_CODE
 
 HELP = "start Redis, the workers and the API (chalice local); Ctrl-C stops them all"
-REPO = Path(__file__).resolve().parent.parent
+REPO = LOCAL_DIR.parent
 WORKER_READY_TIMEOUT_S = 30.0
 API_READY_TIMEOUT_S = 60.0
 #: a worker's shutdown timeout, and the margin it gets on top before SIGKILL
 WORKER_SHUTDOWN_S = 8.0
 WORKER_STOP_MARGIN_S = 7.0
+#: a worker that exits on its own more often than this stops the stack: it will not get better
+WORKER_RESTARTS = 5
+WORKER_RESTART_WINDOW_S = 60.0
+#: what a worker's exit code means, for the line that says why it is restarted
+WORKER_EXIT_MEANINGS = {STUCK_EXIT_CODE: "all its handler threads were stuck"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -148,29 +159,17 @@ def run(args: argparse.Namespace) -> int:
         sup.mux.say(f"port {args.port} is in use; pick another with --port")
         return 1
     try:
-        choice = choose_redis(only=args.redis)
-    except RedisServerError as exc:
-        sup.mux.say(f"no Redis to use: {exc}")
-        return 1
-    say_choice(sup.mux, choice)
-    taken = claim(args.data_dir)
-    if taken:
-        sup.mux.say(taken)
-        return 1
-    redis: RunningRedis | None = None
+        redis = bring_up_redis(sup, args)
+    except StartFailed as exc:
+        sup.mux.say(str(exc))
+        return 0 if sup.stop_requested.is_set() else 1
     failed = False
     try:
-        redis = start_redis(choice, sup, args.data_dir, args.redis_port)
-        for note in redis.notes:
-            sup.mux.say(note)
         workers = start_workers(sup, args, redis.url)
         api = start_api(sup, args, redis.url)
         write_state(args.data_dir, state_of(args, redis, workers, api))
         sup.mux.say(banner(args, redis, workers, api))
-        died = sup.watch()
-        if died is not None:
-            failed = True
-            sup.mux.say(f"{died.name} exited on its own; stopping the stack")
+        failed = keep_running(sup, args, redis, workers, api)
     except StartFailed as exc:
         failed = not sup.stop_requested.is_set()
         sup.mux.say(str(exc))
@@ -180,12 +179,37 @@ def run(args: argparse.Namespace) -> int:
         started = list(sup.children)
         sup.stop_group([c for c in started if c.name.startswith("worker-")])
         sup.stop_group([c for c in started if not c.name.startswith(("worker-", "redis"))])
-        if redis is not None:
-            redis.stop(sup)
-        sup.stop_group([c for c in started if c.name == "redis"])
+        redis.stop(sup)
         remove_state(args.data_dir, os.getpid())
         sup.mux.say("stopped")
     return 1 if failed else 0
+
+
+def keep_running(
+    sup: Supervisor, args: argparse.Namespace, redis: RunningRedis, workers: list[Child], api: Child
+) -> bool:
+    """Watch the stack until a stop is requested (False) or it cannot go on (True). A worker
+    that exits on its own is restarted in its place (`workers` and the stack file follow), unless
+    it did so WORKER_RESTARTS times in the last WORKER_RESTART_WINDOW_S seconds already; the API
+    or Redis exiting ends the watch."""
+    budget = RestartBudget(WORKER_RESTARTS, WORKER_RESTART_WINDOW_S)
+    while (died := sup.watch()) is not None:
+        if died not in workers:
+            sup.mux.say(f"{died.name} exited on its own; stopping the stack")
+            return True
+        why = exit_reason(died.process.returncode if died.process else None, WORKER_EXIT_MEANINGS)
+        if not budget.spend(died.name):
+            sup.mux.say(
+                f"{died.name} exited ({why}) again, after {WORKER_RESTARTS} restarts within "
+                f"{WORKER_RESTART_WINDOW_S:g}s; stopping the stack"
+            )
+            return True
+        sup.mux.say(f"{died.name} exited ({why}); restarting")
+        fresh = sup.restart(died)
+        workers[workers.index(died)] = fresh
+        write_state(args.data_dir, state_of(args, redis, workers, api))
+        sup.mux.say(f"{fresh.name} restarted: pid {fresh.pid}")
+    return False
 
 
 def state_of(

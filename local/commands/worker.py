@@ -12,16 +12,20 @@ import logging
 import os
 import signal
 import time
+from typing import Any
 
 from chalicelib.jobs import JobController, JobsUnavailable, QueueStats
 
-from .options import non_negative_float, positive_int
-from .redis_choice import redacted, resolve_url
-from .supervisor import Flag
+from ..parts.options import non_negative_float, positive_int, queue_names
+from ..parts.redis_choice import redacted
+from ..parts.stack_file import resolve_url
+from ..parts.supervisor import Flag
 
 HELP = "run one worker process (until SIGTERM, or with --burst until the queues are empty)"
 #: printed once the worker takes work; `up` waits for it
 READY_TEXT = "worker ready"
+#: the exit code of a worker whose handler threads were all stuck; `up` restarts it
+STUCK_EXIT_CODE = 3
 #: how often a burst looks at the queues
 BURST_POLL_S = 0.1
 
@@ -54,12 +58,12 @@ def build_controller(args: argparse.Namespace) -> tuple[JobController, str]:
     from chalicelib.service import build_controller as app_controller  # noqa: PLC0415
 
     url, source = resolve_url(os.environ)
-    environ = {**os.environ, "JOBS_REDIS_URL": url}
+    overrides: dict[str, Any] = {"redis_url": url}
     if args.queues:
-        environ["JOBS_QUEUES"] = args.queues
+        overrides["queues"] = queue_names(args.queues)
     if args.concurrency is not None:
-        environ["JOBS_CONCURRENCY"] = str(args.concurrency)
-    return app_controller(environ), source
+        overrides["concurrency"] = args.concurrency
+    return app_controller(os.environ, **overrides), source
 
 
 def run(args: argparse.Namespace) -> int:

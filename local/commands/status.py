@@ -15,9 +15,10 @@ from typing import IO
 
 from chalicelib.jobs import JobController, JobsUnavailable, QueueStats
 
-from .options import positive_float
-from .redis_choice import redacted, resolve_url
-from .supervisor import Flag
+from ..parts.options import positive_float, queue_names
+from ..parts.redis_choice import redacted
+from ..parts.stack_file import resolve_url
+from ..parts.supervisor import Flag
 
 HELP = "show jobs per queue and state, processed and failed counts, the oldest pending job's age"
 COLUMNS = (
@@ -95,8 +96,8 @@ def frame(controller: JobController, queues: Sequence[str] | None, source: str) 
 def run(args: argparse.Namespace, out: IO[str] | None = None) -> int:
     out = out or sys.stdout
     url, source = resolve_url(os.environ)
-    controller = JobController.from_env({**os.environ, "JOBS_REDIS_URL": url})
-    queues = [q.strip() for q in args.queues.split(",") if q.strip()] if args.queues else None
+    controller = JobController.from_env(os.environ, redis_url=url)
+    queues = list(queue_names(args.queues)) if args.queues else None
     if not args.watch:
         text, answered = frame(controller, queues, source)
         print(text, file=out)

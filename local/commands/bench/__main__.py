@@ -1,4 +1,4 @@
-"""`python -m local.bench`: the benchmark on its own, the same as `python -m local bench`."""
+"""`python -m local.commands.bench`: the benchmark on its own, as `python -m local bench`."""
 
 from __future__ import annotations
 
@@ -8,6 +8,6 @@ import sys
 from . import HELP, add_arguments, main
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(prog="python -m local.bench", description=HELP)
+    parser = argparse.ArgumentParser(prog="python -m local.commands.bench", description=HELP)
     add_arguments(parser)
     sys.exit(main(parser.parse_args()))

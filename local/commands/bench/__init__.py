@@ -11,9 +11,9 @@ With `--quick` the sizes are too small to judge against the targets, so no verdi
 
 # The targets and the JSON keys are those of issue 5.
 #
-# The worker process is `python -m local.bench.worker_process URL`: it counts the Redis round
-# trips its client makes and answers `go`, `report` and `stop` on stdin, one JSON line each on
-# stdout.
+# The worker process is `python -m local.commands.bench.worker_process URL`: it counts the Redis
+# round trips its client makes and answers `go`, `report` and `stop` on stdin, one JSON line each
+# on stdout.
 #
 # Where each duty lives:
 #   cli.py              options, sizes, the run and its exit code

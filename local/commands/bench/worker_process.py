@@ -1,4 +1,4 @@
-"""`python -m local.bench.worker_process URL [--profile FILE]`: the benchmark's worker process.
+"""`python -m local.commands.bench.worker_process URL [--profile FILE]`: the bench's worker.
 
 Default settings and the maths handlers; it counts the Redis round trips its client makes and
 answers `go`, `report` and `stop` on stdin, one JSON line each on stdout (see serve_worker).
@@ -70,7 +70,7 @@ def count_round_trips() -> Callable[[], int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m local.bench.worker_process")
+    parser = argparse.ArgumentParser(prog="python -m local.commands.bench.worker_process")
     parser.add_argument("url", help="the Redis URL the worker serves")
     parser.add_argument("--profile", metavar="FILE", help="profile the worker; pstats to FILE")
     args = parser.parse_args(argv)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import dataclasses
 import functools
 import os
 import signal
@@ -115,6 +116,8 @@ class Child:
     stop_timeout_s: float = 10.0
     process: subprocess.Popen[bytes] | None = None
     ready: threading.Event = field(default_factory=threading.Event)
+    #: why we had to SIGKILL it, if we did: it did not stop in time, or a second signal came
+    killed_because: str | None = None
     _reader: threading.Thread | None = None
 
     @property
@@ -164,6 +167,11 @@ class Child:
         deadline = time.monotonic() + timeout_s
         while self.process.poll() is None:
             if time.monotonic() >= deadline or (hurry is not None and hurry.is_set()):
+                self.killed_because = (
+                    "a second stop signal"
+                    if hurry is not None and hurry.is_set()
+                    else f"not stopped within {timeout_s:g}s"
+                )
                 self.signal(signal.SIGKILL)
                 self.process.wait()
                 break
@@ -221,6 +229,15 @@ class Supervisor:
         self.children.append(child.start(self.mux))
         return child
 
+    def restart(self, child: Child) -> Child:
+        """Start a fresh copy of `child`, which has exited, in its place; return the copy."""
+        child.wait_stopped(0.0)  # reaps it and what it left in its group, reads out its log
+        fresh = dataclasses.replace(
+            child, process=None, ready=threading.Event(), killed_because=None, _reader=None
+        )
+        self.children[self.children.index(child)] = fresh
+        return fresh.start(self.mux)
+
     def wait_until(
         self, check: Callable[[], bool], children: Sequence[Child], timeout_s: float, what: str
     ) -> str | None:
@@ -260,7 +277,21 @@ class Supervisor:
                 self.mux.say(f"second signal: killing {child.name} (pid {child.pid})")
             code = child.wait_stopped(child.stop_timeout_s, self.hurry)
             if child in live:
-                self.mux.say(f"{child.name} (pid {child.pid}) stopped, exit code {code}")
+                self.mux.say(f"{child.name} (pid {child.pid}) {how_it_stopped(child, code)}")
+
+
+#: what a process that ends on our SIGTERM exits with: cleanly, by the signal, or as a shell does
+STOPPED_CODES = (0, -signal.SIGTERM, 128 + signal.SIGTERM)
+
+
+def how_it_stopped(child: Child, code: int) -> str:
+    """How a child we sent SIGTERM ended: "stopped" when it did as asked; else killed, or its
+    exit code."""
+    if child.killed_because:
+        return f"killed with SIGKILL ({child.killed_because})"
+    if code in STOPPED_CODES:
+        return "stopped"
+    return f"stopped, exit code {code}"
 
 
 def group_members(pgid: int) -> list[int]:

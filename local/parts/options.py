@@ -82,3 +82,8 @@ non_negative_int = checked(_int_in(0), "a whole number, 0 or more")
 positive_int = checked(_int_in(1), "a whole number, 1 or more")
 non_negative_float = checked(_float_above(0.0, inclusive=True), "a number of seconds, 0 or more")
 positive_float = checked(_float_above(0.0, inclusive=False), "a number of seconds above 0")
+
+
+def queue_names(text: str) -> tuple[str, ...]:
+    """The names of a comma-separated list, blanks dropped."""
+    return tuple(name.strip() for name in text.split(",") if name.strip())

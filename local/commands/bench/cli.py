@@ -8,7 +8,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from ..redis_server import RedisServer
+from ...parts.redis_server import RedisServer
 from .context import Bench
 from .progress import say
 from .report import as_json, render_table

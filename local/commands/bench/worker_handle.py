@@ -46,7 +46,7 @@ class WorkerProcess:
 def worker_process(url: str, profile: str | None = None) -> Iterator[WorkerProcess]:
     """A worker process with default settings, imported and waiting for `go`; stopped (or
     killed) on the way out."""
-    command = [sys.executable, "-m", "local.bench.worker_process", url]
+    command = [sys.executable, "-m", "local.commands.bench.worker_process", url]
     if profile:
         command += ["--profile", profile]
     proc = subprocess.Popen(

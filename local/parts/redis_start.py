@@ -1,12 +1,8 @@
-"""`python -m local redis`: only the Redis of the local stack, in the foreground, until Ctrl-C.
+"""The Redis part of the local stack: chosen, claimed, started under the supervisor, recorded.
 
-The first that works of: JOBS_REDIS_URL (then nothing is started), Docker compose, a redis-server
-binary keeping its data under --data-dir. While it runs, `worker` and `status` in another
-terminal find it without JOBS_REDIS_URL.
+`up` and `redis` both begin with `bring_up_redis`; the Redis it returns is stopped again by
+`RunningRedis.stop`, which ends it only if we started it.
 """
-
-# Also the Redis part that `up` starts and stops: whichever `choose_redis` picked, started under
-# the supervisor and stopped again only if we started it.
 
 from __future__ import annotations
 
@@ -22,19 +18,13 @@ from .redis_choice import (
     REDIS_KINDS,
     RedisChoice,
     choose_redis,
-    claim,
     compose_command,
-    data_dir_of,
     loopback_url,
-    redacted,
-    remove_state,
-    shown,
-    write_state,
 )
 from .redis_server import LOOPBACK, RedisServer, RedisServerError, free_port, ping, port_is_free
+from .stack_file import claim, data_dir_of, remove_state, shown, write_state
 from .supervisor import Child, LogMux, Supervisor
 
-HELP = "run only the Redis part (JOBS_REDIS_URL, Docker or redis-server) in the foreground"
 #: first start of the Docker service may pull the image
 DOCKER_UP_TIMEOUT_S = 180.0
 REDIS_READY_TIMEOUT_S = 15.0
@@ -55,6 +45,11 @@ class RunningRedis:
     notes: list[str] = field(default_factory=list)
 
     @property
+    def ours(self) -> bool:
+        """Whether we started this Redis; else it is JOBS_REDIS_URL's, used as it is."""
+        return self.child is not None or self.compose_started
+
+    @property
     def pid(self) -> int | None:
         return self.child.pid if self.child and self.child.process else None
 
@@ -67,6 +62,7 @@ class RunningRedis:
 
 
 def add_redis_arguments(parser: argparse.ArgumentParser) -> None:
+    """--redis, --redis-port and --data-dir, which bring_up_redis reads."""
     parser.add_argument(
         "--redis",
         choices=REDIS_KINDS,
@@ -178,41 +174,36 @@ def say_choice(mux: LogMux, choice: RedisChoice) -> None:
         mux.say(f"  passed over: {reason}")
 
 
-def run(args: argparse.Namespace) -> int:
-    supervisor = Supervisor()
-    supervisor.install_signal_handlers()
+def bring_up_redis(
+    supervisor: Supervisor, args: argparse.Namespace, *, claim_for_env: bool = True
+) -> RunningRedis:
+    """The Redis that `args` (the options of add_redis_arguments) ask for, answering PING.
+
+    Says which Redis was chosen and why the others were passed over, claims `args.data_dir` for
+    this process, starts the Redis (unless it is JOBS_REDIS_URL's, which is used as it is), says
+    its notes and records its URL in the stack file. With `claim_for_env=False`, JOBS_REDIS_URL's
+    Redis is returned as soon as it is chosen, with nothing claimed or recorded. Raises
+    StartFailed, with the message to show, when a step fails; by then whatever it started is
+    stopped again and its claim on the data dir is released.
+    """
     mux = supervisor.mux
     try:
         choice = choose_redis(only=args.redis)
     except RedisServerError as exc:
-        mux.say(f"no Redis to run: {exc}")
-        return 1
+        raise StartFailed(f"no Redis to use: {exc}") from None
     say_choice(mux, choice)
-    if choice.kind == "env":
-        mux.say(f"JOBS_REDIS_URL answers ({redacted(choice.url or '')}); nothing to start")
-        return 0
+    if choice.kind == "env" and not claim_for_env:
+        assert choice.url is not None
+        return RunningRedis(choice.url, choice.describe())
     taken = claim(args.data_dir)
     if taken:
-        mux.say(taken)
-        return 1
+        raise StartFailed(taken)
     try:
         redis = start_redis(choice, supervisor, args.data_dir, args.redis_port)
-    except StartFailed as exc:
-        mux.say(str(exc))
+    except StartFailed:
         remove_state(args.data_dir, os.getpid())
-        return 1
+        raise
     for note in redis.notes:
         mux.say(note)
     write_state(args.data_dir, {"pid": os.getpid(), "redis_url": redis.url, "redis_pid": redis.pid})
-    mux.say(f"Redis ready at {redis.url}; Ctrl-C stops it")
-    died = supervisor.watch()
-    if died is not None:
-        code = died.process.returncode if died.process else None
-        mux.say(f"redis exited on its own (code {code})")
-    redis.stop(supervisor)
-    remove_state(args.data_dir, os.getpid())
-    return 1 if died is not None else 0
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_redis_arguments(parser)
+    return redis

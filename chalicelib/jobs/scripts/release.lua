@@ -1,0 +1,27 @@
+-- release: undo a dequeue whose reply the worker never got (Redis stalled, the call timed out,
+-- yet the server ran it later). Its jobs, still ACTIVE under the lost token and never started,
+-- go back to the head of PENDING untried, at once rather than when their lease expires.
+-- KEYS[1] jobs:{q}:job      HASH
+-- KEYS[2] jobs:{q}:lease    ZSET  the lost batch's ids all carry the lease expiry of that call
+-- KEYS[3] jobs:{q}:pending  LIST
+-- KEYS[4] jobs:{q}:wake     LIST
+-- ARGV[1] lease token of the lost dequeue, ARGV[2] the lease expiry s it was called with
+-- Returns how many jobs went back.
+local ids = redis.call('ZRANGEBYSCORE', KEYS[2], ARGV[2], ARGV[2])
+local moved = 0
+for i = #ids, 1, -1 do
+  local id = ids[i]
+  local raw = redis.call('HGET', KEYS[1], id)
+  local rec = raw and cjson.decode(raw)
+  if rec and rec.state == STATE.ACTIVE and rec.token == ARGV[1] and not rec.started_at then
+    rec.state = STATE.PENDING
+    rec.token = nil
+    rec.leased_at = nil
+    redis.call('HSET', KEYS[1], id, cjson.encode(rec))
+    redis.call('ZREM', KEYS[2], id)
+    redis.call('LPUSH', KEYS[3], id)
+    moved = moved + 1
+  end
+end
+if moved > 0 then rearm_wake(KEYS[4]) end
+return moved
