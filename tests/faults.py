@@ -26,7 +26,7 @@ import redis
 import chalicelib.jobs
 from chalicelib.jobs import JobController, JobNotFound, JobState, JobsUnavailable
 from chalicelib.jobs.store import QueueKeys
-from local.redis_server import LOOPBACK, RedisServer
+from local.parts.redis_server import LOOPBACK, RedisServer
 from tests import jobs_worker
 from tests.jobs_helpers import REPO, wait_until
 
