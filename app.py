@@ -81,7 +81,6 @@ _ERROR_STATUS: tuple[tuple[type[Exception], int], ...] = (
     (InvalidJobId, 400),
     (InvalidJob, 400),
     (JobNotFound, 404),
-    (RedisNotConfigured, 503),
     (JobsUnavailable, 503),
 )
 
