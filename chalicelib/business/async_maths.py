@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, NoReturn, Protocol
 
+from chalicelib.echo import cut, echo
 from chalicelib.jobs import JobResult
 
 Number = int | float
@@ -89,7 +90,8 @@ def validate_request(body: object) -> MathsRequest:
     extra = sorted(set(body) - set(REQUIRED_FIELDS) - set(OPTIONAL_FIELDS))
     if extra:
         allowed = ", ".join(REQUIRED_FIELDS + OPTIONAL_FIELDS)
-        raise InvalidRequest(f"unknown field(s): {', '.join(extra)} (allowed: {allowed})")
+        unknown = cut(", ".join(extra))
+        raise InvalidRequest(f"unknown field(s): {unknown} (allowed: {allowed})")
     return MathsRequest(
         op=check_op(body["op"]),
         a=check_operand("a", body["a"]),
@@ -100,7 +102,7 @@ def validate_request(body: object) -> MathsRequest:
 
 def check_op(op: object) -> str:
     if not isinstance(op, str) or op not in OPERATIONS:
-        raise InvalidRequest(f"unknown op {op!r} (known: {KNOWN_OPS})")
+        raise InvalidRequest(f"unknown op {echo(op)} (known: {KNOWN_OPS})")
     return op
 
 
@@ -174,7 +176,7 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for key, value in pairs:
         if key in result:
-            raise InvalidRequest(f"field {key!r} is given twice")
+            raise InvalidRequest(f"field {echo(key)} is given twice")
         result[key] = value
     return result
 
