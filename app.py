@@ -21,11 +21,13 @@ from chalicelib import openapi, redis_url
 from chalicelib.business import async_maths
 from chalicelib.echo import ECHO_LIMIT, echo
 from chalicelib.jobs import (
+    IdempotencyConflict,
     InvalidJob,
     InvalidJobId,
     JobController,
     JobNotFound,
     JobStatus,
+    JobStoreFull,
     JobsUnavailable,
 )
 from chalicelib.redis_url import RedisNotConfigured
@@ -81,7 +83,15 @@ _ERROR_STATUS: tuple[tuple[type[Exception], int], ...] = (
     (InvalidJobId, 400),
     (InvalidJob, 400),
     (JobNotFound, 404),
+    (IdempotencyConflict, 409),
+    (JobStoreFull, 507),
     (JobsUnavailable, 503),
+)
+#: what a 503 says; a create whose reply was lost may have written the job, and says so
+UNAVAILABLE = "the job store is unavailable, try again shortly"
+CREATE_UNCONFIRMED = (
+    "the job store did not confirm the create: the job may have been created; retry with the "
+    "same Idempotency-Key to find out without creating it twice"
 )
 
 
@@ -97,7 +107,7 @@ def error_response(
 
 
 def answers_errors(view: Callable[..., Response]) -> Callable[..., Response]:
-    """Turn a client's mistake or an unreachable Redis into its 4xx/503 JSON answer."""
+    """Turn a client's mistake or an unreachable Redis into its 4xx/503/507 JSON answer."""
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Response:
@@ -120,7 +130,12 @@ def answers_errors(view: Callable[..., Response]) -> Callable[..., Response]:
             status = next(code for error, code in _ERROR_STATUS if isinstance(exc, error))
             if status == 503:
                 app.log.warning("jobs unavailable: %s", exc)
-                return error_response(503, "the job store is unavailable, try again shortly")
+                request = app.current_request
+                creating = request is not None and request.method == "POST"
+                unconfirmed = creating and getattr(exc, "may_have_written", False)
+                return error_response(503, CREATE_UNCONFIRMED if unconfirmed else UNAVAILABLE)
+            if status == 507:
+                app.log.error("%s", exc)
             return error_response(status, str(exc))
 
     return wrapper
@@ -168,6 +183,14 @@ def json_body() -> bytes:
     return body
 
 
+def idempotency_key() -> str | None:
+    """The request's Idempotency-Key header, None when absent (the jobs package checks it:
+    1-255 printable ASCII characters, else InvalidJob, a 400)."""
+    request = app.current_request
+    assert request is not None
+    return request.headers.get(openapi.IDEMPOTENCY_HEADER)
+
+
 def location_of(job_id: str) -> str:
     """Where the job's status lives, under the path the client used (with API Gateway's stage
     prefix, such as /api, when it has one)."""
@@ -196,15 +219,20 @@ def status_body(status: JobStatus) -> dict[str, Any]:
 @app.route("/maths", methods=["POST"], content_types=["*/*"])
 @answers_errors
 def create_maths_job() -> Response:
-    """Enqueue a maths job; 202 with its id, and its status URL in Location."""
+    """Enqueue a maths job; 202 with its id, and its status URL in Location. With an
+    Idempotency-Key used before, 202 with the first job's id and Idempotent-Replayed: true."""
     request = async_maths.parse_body(json_body())
-    job_id = get_controller().create_job(
-        request.op, request.params, process_in=request.delay_seconds or None
+    submitted = get_controller().submit(
+        request.op,
+        request.params,
+        process_in=request.delay_seconds or None,
+        idempotency_key=idempotency_key(),
     )
+    headers = {"Location": location_of(submitted.job_id)}
+    if submitted.replayed:
+        headers["Idempotent-Replayed"] = "true"
     return Response(
-        body={"success": True, "res": job_id},
-        status_code=202,
-        headers={"Location": location_of(job_id)},
+        body={"success": True, "res": submitted.job_id}, status_code=202, headers=headers
     )
 
 

@@ -27,6 +27,9 @@ have is answered by API Gateway itself (403 {"message": "Missing Authentication 
 the app, and so is OPTIONS."""
 
 
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
 def _error(description: str, example: str) -> dict[str, Any]:
     return {
         "description": description,
@@ -39,14 +42,17 @@ def _error(description: str, example: str) -> dict[str, Any]:
     }
 
 
-def _unavailable(retry_after_s: int) -> dict[str, Any]:
+def _unavailable(
+    retry_after_s: int, example: str = "the job store is unavailable, try again shortly"
+) -> dict[str, Any]:
     response = _error(
-        "Redis did not answer, or (dev stage) no Redis is configured; nothing was written",
-        "the job store is unavailable, try again shortly",
+        "Redis did not answer, or (dev stage) no Redis is configured",
+        example,
     )
     response["headers"] = {
         "Retry-After": {
             "description": "seconds before trying again",
+            "required": True,
             "schema": {"type": "string", "const": str(retry_after_s)},
         }
     }
@@ -120,6 +126,19 @@ def _create_job(max_body_bytes: int, retry_after_s: int) -> dict[str, Any]:
         "description": f"The body is JSON, at most {max_body_bytes} bytes. A request without a "
         "content-type is read as JSON; any other header (cache-control, postman-token) is "
         "ignored.",
+        "parameters": [
+            {
+                "name": IDEMPOTENCY_HEADER,
+                "in": "header",
+                "required": False,
+                "description": "makes retries safe: a POST with a key used before (and the same "
+                "body) creates nothing and answers the first job's id again, with "
+                "Idempotent-Replayed: true; the same key with another body is a 409. Keys are "
+                "kept for the result retention (24 h by default).",
+                "schema": {"type": "string", "pattern": "^[\\x20-\\x7e]{1,255}$"},
+                "example": "order-1234-total",
+            }
+        ],
         "requestBody": {
             "required": True,
             "content": {
@@ -136,12 +155,19 @@ def _create_job(max_body_bytes: int, retry_after_s: int) -> dict[str, Any]:
         },
         "responses": {
             "202": {
-                "description": "queued; the job's status is at Location",
+                "description": "queued (or, with a known Idempotency-Key, queued before); the "
+                "job's status is at Location",
                 "headers": {
                     "Location": {
                         "description": "the job's status URL, /maths/{job_id}",
+                        "required": True,
                         "schema": {"type": "string"},
-                    }
+                    },
+                    "Idempotent-Replayed": {
+                        "description": "present, 'true', when the Idempotency-Key was used "
+                        "before: nothing new was created",
+                        "schema": {"type": "string", "const": "true"},
+                    },
                 },
                 "content": {
                     JSON: {
@@ -159,8 +185,21 @@ def _create_job(max_body_bytes: int, retry_after_s: int) -> dict[str, Any]:
                 "the body is declared as something other than JSON",
                 "content-type must be application/json, got 'text/plain'",
             ),
+            "409": _error(
+                "the Idempotency-Key was used before with another body",
+                "idempotency key 'order-1234-total' is already used by a job with other params: "
+                "use a new key for new work",
+            ),
             "500": _not_configured(),
-            "503": _unavailable(retry_after_s),
+            "503": _unavailable(
+                retry_after_s,
+                "the job store did not confirm the create: the job may have been created; retry "
+                "with the same Idempotency-Key to find out without creating it twice",
+            ),
+            "507": _error(
+                "Redis is out of memory and refuses new jobs: retrying soon will not help",
+                "the job store is full: Redis is over its maxmemory and refuses new jobs",
+            ),
         },
     }
 

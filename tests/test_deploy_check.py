@@ -25,7 +25,7 @@ from typing import Any
 import boto3
 import pytest
 
-from local.redis_server import free_port
+from local.parts.redis_server import free_port
 from tests.api_helpers import PROJECT_DIR
 from tests.test_chalice_package import CHALICE, copy_project
 

@@ -23,7 +23,6 @@ from .model import (
     InvalidJob,
     JobNotFound,
     JobStatus,
-    JobStoreFull,
     JobsUnavailable,
     QueueStats,
     UnknownJobType,
@@ -157,15 +156,17 @@ class JobClient:
     def _enqueue(self, queue: str, jobs: list[NewJob], ttl_ms: int, keyed: bool) -> Enqueued:
         try:
             return self.store.enqueue(queue, jobs, self._kick_debounce_ms, ttl_ms)
-        except JobStoreFull:
-            raise
         except JobsUnavailable as exc:
+            if not exc.may_have_written:
+                raise
             retry = (
                 "retry with the same idempotency key to get its id without creating it twice"
                 if keyed
                 else "send an idempotency key to make such retries safe"
             )
-            raise JobsUnavailable(f"{exc}; the job may have been created: {retry}") from exc
+            unconfirmed = JobsUnavailable(f"{exc}; the job may have been created: {retry}")
+            unconfirmed.may_have_written = True
+            raise unconfirmed from exc
 
     def _check_type(self, job_type: object) -> str:
         if not isinstance(job_type, str) or job_type not in self.handlers:

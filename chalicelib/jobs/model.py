@@ -88,7 +88,10 @@ class InvalidSettings(JobError, ValueError):
 
 
 class JobsUnavailable(JobError, ConnectionError):
-    """Redis did not answer in time, or refused the call."""
+    """Redis did not answer in time, or refused the call. `may_have_written` is True when the
+    call reached Redis but its answer did not come back: it may have taken effect."""
+
+    may_have_written: bool = False
 
 
 class JobStoreFull(JobsUnavailable):

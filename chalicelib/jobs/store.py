@@ -165,7 +165,10 @@ class Store:
                 ) from exc
             raise JobsUnavailable(f"Redis refused the call: {exc}") from exc
         except (RedisError, RedisClusterException) as exc:
-            raise JobsUnavailable(f"Redis is unavailable: {exc}") from exc
+            unavailable = JobsUnavailable(f"Redis is unavailable: {exc}")
+            # redis-py says "connecting" when the call never left this process
+            unavailable.may_have_written = "connecting" not in str(exc).lower()
+            raise unavailable from exc
 
     def _eval(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
         return self.client.evalsha(self._shas[name], len(keys), *keys, *args)
