@@ -17,7 +17,7 @@ from urllib.parse import unquote
 from chalice import Chalice, Rate, Response
 from chalice.app import CloudWatchEvent, Request
 
-from chalicelib import openapi, redis_url
+from chalicelib import openapi
 from chalicelib.business import async_maths
 from chalicelib.echo import ECHO_LIMIT, echo
 from chalicelib.jobs import (
@@ -31,7 +31,7 @@ from chalicelib.jobs import (
     JobsUnavailable,
 )
 from chalicelib.redis_url import RedisNotConfigured
-from chalicelib.service import build_controller
+from chalicelib.service import build_app_controller, metrics_service
 from chalicelib.worker_lambda import LambdaContext, run_worker
 
 app = Chalice(app_name="chalice-jobs")
@@ -54,7 +54,7 @@ def get_controller() -> JobController:
     global _controller
     with _controller_lock:
         if _controller is None:
-            _controller = build_controller(redis_url.with_redis_url())
+            _controller = build_app_controller()
         return _controller
 
 
@@ -270,10 +270,10 @@ def openapi_document() -> Response:
 def worker(event: CloudWatchEvent) -> dict[str, Any]:
     """Every minute: drain the queues until the invocation has too little time left."""
     context: LambdaContext = event.context  # type: ignore[assignment]
-    return run_worker(get_controller(), context)
+    return run_worker(get_controller(), context, service=metrics_service())
 
 
 @app.lambda_function(name="worker_kick")
 def worker_kick(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """The same drain, started by the API's asynchronous kick right after an enqueue."""
-    return run_worker(get_controller(), context)
+    return run_worker(get_controller(), context, service=metrics_service())

@@ -77,13 +77,6 @@ def resolve(environ: Mapping[str, str] | None = None) -> tuple[str, str]:
     )
 
 
-def with_redis_url(environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """A copy of the environment whose JOBS_REDIS_URL names the Redis `resolve` chose."""
-    environ = os.environ if environ is None else environ
-    url, _ = resolve(environ)
-    return {**environ, "JOBS_REDIS_URL": url}
-
-
 def _live_stack_url(path: Path) -> str | None:
     """The stack file's Redis URL, if the process that wrote it still runs."""
     try:
