@@ -200,7 +200,7 @@ def location_of(job_id: str) -> str:
 
 
 def status_body(status: JobStatus) -> dict[str, Any]:
-    """The seed's answer: state code, status name, result (null until there is one), and the
+    """The status answer: state code, status name, result (null until there is one), and the
     error of a failed attempt when there is one."""
     body: dict[str, Any] = {
         "state_code": status.state_code,
@@ -239,7 +239,7 @@ def create_maths_job() -> Response:
 @app.route("/maths/{job_id}", methods=["GET"], content_types=["*/*"])
 @answers_errors
 def get_maths_job(job_id: str) -> Response:
-    """The job's state and result. A body, as the seed's sample request sends, is ignored."""
+    """The job's state and result. A body, as the original sample request sends, is ignored."""
     # API Gateway passes path parameters still percent-encoded (default%40<uuid>).
     job_id = unquote(job_id)
     try:

@@ -3,6 +3,8 @@ it, or hold the API past its two seconds."""
 
 from __future__ import annotations
 
+import json
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -96,6 +98,13 @@ def test_hung_handler_threads_stay_within_two_of_concurrency_and_say_so(
         assert {s.error for s in failed} == {"timed out after 0.2s"}
         wait_until(lambda: c.health()["all_stuck"], what="the worker to say it is stuck")
         assert c.health() == {"threads": 4, "stuck": 4, "all_stuck": True}
+
+        def heartbeat() -> dict | None:
+            beats = [json.loads(b) for b in c.store.workers().values()]
+            return beats[0] if beats and beats[0]["all_stuck"] else None
+
+        beat = wait_until(heartbeat, what="the heartbeat to say the worker is stuck")
+        assert (beat["stuck"], beat["concurrency"], beat["pid"]) == (4, 2, os.getpid())
         # executors (at most concurrency + 2), the fetch, flush and lease threads
         assert threading.active_count() - before <= 4 + 3
         release.set()
@@ -106,6 +115,7 @@ def test_hung_handler_threads_stay_within_two_of_concurrency_and_say_so(
     finally:
         release.set()
         c.stop(timeout=1)
+    assert c.store.workers() == {}, "a stopped worker takes its heartbeat away"
 
 
 def test_completed_job_shows_no_error_from_an_earlier_attempt(any_redis_url: str) -> None:

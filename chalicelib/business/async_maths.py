@@ -3,7 +3,7 @@
 Arithmetic is exact. Each operand is read as the decimal number the client wrote (a JSON float's
 shortest repr), the operation is done on fractions, and only the answer is rounded, once, to the
 nearest double when it is not an integer. So 0.1 + 0.2 is 0.3, 7 / 2 is 3.5 and 6 / 3 is 2, and
-an integral answer is a JSON integer (`6`, not `6.0`), as in the seed.
+an integral answer is a JSON integer (`6`, not `6.0`), as the original service answered.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ QUEUE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 class JobState(IntEnum):
-    """Asynq's codes, the seed's names."""
+    """Asynq's state codes, with the names of the Go service this API follows."""
 
     #: a worker holds it, under a lease
     ACTIVE = 1

@@ -375,6 +375,23 @@ class Store:
         members = self._guard(lambda: self.client.smembers(self.queues_key))
         return sorted(m.decode() if isinstance(m, bytes) else m for m in members)
 
+    @property
+    def workers_key(self) -> str:
+        """HASH worker id -> JSON heartbeat of each long-running worker (plain commands only:
+        it belongs to no queue)."""
+        return f"{self.prefix}:workers"
+
+    def heartbeat(self, worker_id: str, info: str) -> None:
+        self._guard(lambda: self.client.hset(self.workers_key, worker_id, info))
+
+    def forget_worker(self, worker_id: str) -> None:
+        self._guard(lambda: self.client.hdel(self.workers_key, worker_id))
+
+    def workers(self) -> dict[str, str]:
+        """Every heartbeat, by worker id (stale ones included: their last_seen says so)."""
+        raw = self._guard(lambda: self.client.hgetall(self.workers_key))
+        return {_text(k): _text(v) for k, v in raw.items()}
+
 
 def _text(value: str | bytes) -> str:
     return value.decode() if isinstance(value, bytes) else value

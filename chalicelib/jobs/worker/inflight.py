@@ -190,6 +190,10 @@ class InFlight:
     def _start_unrecorded(self) -> bool:
         return any(j.phase is Phase.RUNNING and not j.start_recorded for j in self.held.values())
 
+    def running(self) -> int:
+        with self.lock:
+            return sum(1 for j in self.held.values() if j.phase is Phase.RUNNING)
+
     def starts_recorded(self, jobs: Iterable[Held]) -> None:
         with self.lock:
             for job in jobs:

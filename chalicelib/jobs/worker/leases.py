@@ -28,6 +28,8 @@ log = logging.getLogger("chalicelib.jobs.worker")
 TICK_S = 0.1
 #: after a failed call, wait this long before recording starts again
 RETRY_S = 0.5
+#: a long-running worker's heartbeat is written this often
+HEARTBEAT_S = 5.0
 
 
 class LeaseKeeper:
@@ -47,14 +49,22 @@ class LeaseKeeper:
         self.executors = executors
         self.settings = settings
         self.clock = clock
+        #: what a long-running worker says of itself each HEARTBEAT_S; None for a drain
+        self.heartbeat: Callable[[], tuple[str, str]] | None = None
 
     def loop(self, closed: threading.Event) -> None:
         lease_s = self.settings.lease
         tick_s = min(TICK_S, lease_s / 6)
         next_extend = time.monotonic() + lease_s / 3
+        next_beat, all_stuck = 0.0, False
         while not closed.is_set():
             self.inflight.wait_for_starts(tick_s)
             self.executors.fail_overruns()
+            if self.executors.all_stuck != all_stuck:  # say it at once, not at the next beat
+                all_stuck, next_beat = not all_stuck, 0.0
+            if self.heartbeat is not None and time.monotonic() >= next_beat:
+                next_beat = time.monotonic() + HEARTBEAT_S
+                self.beat()
             extend_due = time.monotonic() >= next_extend
             try:
                 if self.keep(extend_all=extend_due) and extend_due:
@@ -62,6 +72,15 @@ class LeaseKeeper:
             except JobsUnavailable as exc:
                 log.warning("cannot extend leases or record starts: %s", exc)
                 closed.wait(RETRY_S)
+
+    def beat(self) -> None:
+        """Write the heartbeat now (a stuck worker says so here and in its log)."""
+        if self.heartbeat is None:
+            return
+        try:
+            self.store.heartbeat(*self.heartbeat())
+        except JobsUnavailable as exc:
+            log.warning("cannot write the heartbeat: %s", exc)
 
     def keep(self, extend_all: bool) -> bool:
         """Record the starts Redis does not know yet; extend every lease too when `extend_all`
