@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv run test check lint format bench worker status clean
+.PHONY: venv run test check lint format bench worker status clean openapi deploy-check
 
 # Runs only when the requirements changed since the last install (or on the first run): then it
 # says what it does, and pip shows its progress; otherwise make stays quiet.
@@ -45,3 +45,11 @@ status: venv
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+# openapi.json at the root is written from chalicelib/openapi.py (a test checks they agree)
+openapi: venv
+	$(PY) -c 'import json, app; print(json.dumps(app.openapi_document().body, indent=2))' > openapi.json
+
+# chalice deploy --stage dev against a private moto server on loopback, checked, then deleted
+deploy-check: venv
+	$(PY) -m pytest -v tests/test_deploy_check.py

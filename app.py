@@ -15,18 +15,23 @@ from typing import Any
 from urllib.parse import unquote
 
 from chalice import Chalice, Rate, Response
-from chalice.app import CloudWatchEvent
+from chalice.app import CloudWatchEvent, Request
 
+from chalicelib import openapi
 from chalicelib.business import async_maths
+from chalicelib.echo import ECHO_LIMIT, echo
 from chalicelib.jobs import (
+    IdempotencyConflict,
     InvalidJob,
     InvalidJobId,
     JobController,
     JobNotFound,
     JobStatus,
+    JobStoreFull,
     JobsUnavailable,
 )
-from chalicelib.service import build_controller
+from chalicelib.redis_url import RedisNotConfigured
+from chalicelib.service import build_app_controller, metrics_service
 from chalicelib.worker_lambda import LambdaContext, run_worker
 
 app = Chalice(app_name="chalice-jobs")
@@ -37,15 +42,19 @@ RETRY_AFTER_S = 1
 
 _controller: JobController | None = None
 _controller_lock = threading.Lock()
+#: why no Redis is configured, as logged already: a dev app without Redis says so once
+_logged_unconfigured: set[str] = set()
 
 
 def get_controller() -> JobController:
     """The process's controller, built from the environment on first use (connecting to
-    nothing yet) and reused by every later request and invocation."""
+    nothing yet) and reused by every later request and invocation. Raises RedisNotConfigured
+    while the environment names no Redis (see chalicelib/redis_url.py); nothing is kept then,
+    so a local stack started later is found by the next call."""
     global _controller
     with _controller_lock:
         if _controller is None:
-            _controller = build_controller()
+            _controller = build_app_controller()
         return _controller
 
 
@@ -54,6 +63,7 @@ def reset_controller() -> None:
     global _controller
     with _controller_lock:
         _controller = None
+        _logged_unconfigured.clear()
 
 
 # -- errors at the edge ------------------------------------------------------------------------
@@ -73,19 +83,31 @@ _ERROR_STATUS: tuple[tuple[type[Exception], int], ...] = (
     (InvalidJobId, 400),
     (InvalidJob, 400),
     (JobNotFound, 404),
+    (IdempotencyConflict, 409),
+    (JobStoreFull, 507),
     (JobsUnavailable, 503),
+)
+#: what a 503 says; a create whose reply was lost may have written the job, and says so
+UNAVAILABLE = "the job store is unavailable, try again shortly"
+CREATE_UNCONFIRMED = (
+    "the job store did not confirm the create: the job may have been created; retry with the "
+    "same Idempotency-Key to find out without creating it twice"
 )
 
 
-def error_response(status: int, message: str) -> Response:
-    headers: dict[str, str | list[str]] = {}
+def error_response(
+    status: int, message: str, headers: dict[str, str | list[str]] | None = None
+) -> Response:
+    """The one error shape of every answer the app makes: {"success": false, "error": ...};
+    a 503 also says when to try again."""
+    headers = dict(headers or {})
     if status == 503:
         headers["Retry-After"] = str(RETRY_AFTER_S)
     return Response(body={"success": False, "error": message}, status_code=status, headers=headers)
 
 
 def answers_errors(view: Callable[..., Response]) -> Callable[..., Response]:
-    """Turn a client's mistake or an unreachable Redis into its 4xx/503 JSON answer."""
+    """Turn a client's mistake or an unreachable Redis into its 4xx/503/507 JSON answer."""
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Response:
@@ -93,14 +115,55 @@ def answers_errors(view: Callable[..., Response]) -> Callable[..., Response]:
             return view(*args, **kwargs)
         except RequestRefused as exc:
             return error_response(exc.status, str(exc))
+        except RedisNotConfigured as exc:
+            if exc.refuses_to_start:
+                # a deployed stage without its Redis: the operator reads what is missing in the
+                # log; the client learns nothing about the configuration
+                app.log.error("%s", exc)
+                return error_response(500, "the service is not configured; see its log")
+            if str(exc) not in _logged_unconfigured:
+                _logged_unconfigured.add(str(exc))
+                # error, not warning: the app's logger shows errors only unless debug is on
+                app.log.error("%s", exc)
+            return error_response(503, str(exc))
         except tuple(error for error, _ in _ERROR_STATUS) as exc:
             status = next(code for error, code in _ERROR_STATUS if isinstance(exc, error))
             if status == 503:
                 app.log.warning("jobs unavailable: %s", exc)
-                return error_response(503, "the job store is unavailable, try again shortly")
+                request = app.current_request
+                creating = request is not None and request.method == "POST"
+                unconfirmed = creating and getattr(exc, "may_have_written", False)
+                return error_response(503, CREATE_UNCONFIRMED if unconfirmed else UNAVAILABLE)
+            if status == 507:
+                app.log.error("%s", exc)
             return error_response(status, str(exc))
 
     return wrapper
+
+
+#: Chalice's own error answers -> what the client is told, in the app's shape
+_CHALICE_ERRORS: dict[str, str] = {
+    "InternalServerError": "internal error; the service log has the details",
+}
+
+
+@app.middleware("http")
+def one_error_shape(event: Request, get_response: Callable[[Request], Response]) -> Response:
+    """Answers that Chalice makes itself (405 for a method a route lacks, 500 for an error no
+    view expected) get the app's error shape instead of {"Code": ..., "Message": ...}, and
+    every answer says it is JSON (Chalice leaves that to API Gateway's default)."""
+    response = get_response(event)
+    if not any(name.lower() == "content-type" for name in response.headers):
+        response.headers["Content-Type"] = "application/json"
+    body = response.body
+    if not (isinstance(body, dict) and set(body) == {"Code", "Message"}):
+        return response
+    if body["Code"] == "MethodNotAllowedError":
+        allowed = response.headers.get("Allow", "")
+        message = f"method {echo(event.method)} is not allowed here; allowed: {allowed}"
+    else:
+        message = _CHALICE_ERRORS.get(body["Code"], str(body["Message"]))
+    return error_response(response.status_code, message, response.headers)
 
 
 def json_body() -> bytes:
@@ -114,8 +177,18 @@ def json_body() -> bytes:
     content_type = request.headers.get("content-type", "application/json")
     media_type = content_type.partition(";")[0].strip().lower()
     if media_type != "application/json" and not media_type.endswith("+json"):
-        raise RequestRefused(415, f"content-type must be application/json, got {content_type!r}")
+        raise RequestRefused(
+            415, f"content-type must be application/json, got {echo(content_type)}"
+        )
     return body
+
+
+def idempotency_key() -> str | None:
+    """The request's Idempotency-Key header, None when absent (the jobs package checks it:
+    1-255 printable ASCII characters, else InvalidJob, a 400)."""
+    request = app.current_request
+    assert request is not None
+    return request.headers.get(openapi.IDEMPOTENCY_HEADER)
 
 
 def location_of(job_id: str) -> str:
@@ -127,7 +200,7 @@ def location_of(job_id: str) -> str:
 
 
 def status_body(status: JobStatus) -> dict[str, Any]:
-    """The seed's answer: state code, status name, result (null until there is one), and the
+    """The status answer: state code, status name, result (null until there is one), and the
     error of a failed attempt when there is one."""
     body: dict[str, Any] = {
         "state_code": status.state_code,
@@ -146,25 +219,48 @@ def status_body(status: JobStatus) -> dict[str, Any]:
 @app.route("/maths", methods=["POST"], content_types=["*/*"])
 @answers_errors
 def create_maths_job() -> Response:
-    """Enqueue a maths job; 202 with its id, and its status URL in Location."""
+    """Enqueue a maths job; 202 with its id, and its status URL in Location. With an
+    Idempotency-Key used before, 202 with the first job's id and Idempotent-Replayed: true."""
     request = async_maths.parse_body(json_body())
-    job_id = get_controller().create_job(
-        request.op, request.params, process_in=request.delay_seconds or None
+    submitted = get_controller().submit(
+        request.op,
+        request.params,
+        process_in=request.delay_seconds or None,
+        idempotency_key=idempotency_key(),
     )
+    headers = {"Location": location_of(submitted.job_id)}
+    if submitted.replayed:
+        headers["Idempotent-Replayed"] = "true"
     return Response(
-        body={"success": True, "res": job_id},
-        status_code=202,
-        headers={"Location": location_of(job_id)},
+        body={"success": True, "res": submitted.job_id}, status_code=202, headers=headers
     )
 
 
 @app.route("/maths/{job_id}", methods=["GET"], content_types=["*/*"])
 @answers_errors
 def get_maths_job(job_id: str) -> Response:
-    """The job's state and result. A body, as the seed's sample request sends, is ignored."""
+    """The job's state and result. A body, as the original sample request sends, is ignored."""
     # API Gateway passes path parameters still percent-encoded (default%40<uuid>).
-    status = get_controller().get_status(unquote(job_id))
+    job_id = unquote(job_id)
+    try:
+        status = get_controller().get_status(job_id)
+    except InvalidJobId:
+        if len(job_id) <= ECHO_LIMIT:
+            raise
+        # the jobs package quotes the id whole; a long one is shown cut
+        raise RequestRefused(
+            400, f"job id must look like 'default@<uuid4>', got {echo(job_id)}"
+        ) from None
     return Response(body=status_body(status), status_code=200)
+
+
+@app.route("/openapi.json", methods=["GET"], content_types=["*/*"])
+def openapi_document() -> Response:
+    """This API's OpenAPI 3.1 document (the same as openapi.json at the project's root)."""
+    return Response(
+        body=openapi.document(max_body_bytes=MAX_BODY_BYTES, retry_after_s=RETRY_AFTER_S),
+        status_code=200,
+    )
 
 
 # -- workers -----------------------------------------------------------------------------------
@@ -174,10 +270,10 @@ def get_maths_job(job_id: str) -> Response:
 def worker(event: CloudWatchEvent) -> dict[str, Any]:
     """Every minute: drain the queues until the invocation has too little time left."""
     context: LambdaContext = event.context  # type: ignore[assignment]
-    return run_worker(get_controller(), context)
+    return run_worker(get_controller(), context, service=metrics_service())
 
 
 @app.lambda_function(name="worker_kick")
 def worker_kick(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """The same drain, started by the API's asynchronous kick right after an enqueue."""
-    return run_worker(get_controller(), context)
+    return run_worker(get_controller(), context, service=metrics_service())

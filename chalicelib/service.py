@@ -1,7 +1,9 @@
 """The app's JobController, wired from the environment: settings, maths handlers, the kick.
 
 Shared by the Lambda functions in app.py and anything else that runs this app's jobs, so that a
-job created by the API is always understood by whoever runs it.
+job created by the API is always understood by whoever runs it. The app's own variables are
+read here (the jobs package reads its JOBS_* settings in chalicelib/jobs/config.py), once per
+controller.
 """
 
 from __future__ import annotations
@@ -11,13 +13,16 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from chalicelib import redis_url
 from chalicelib.aws import WorkerKicker
 from chalicelib.business import async_maths
-from chalicelib.jobs import InvalidJob, JobController
+from chalicelib.jobs import InvalidSettings, JobController
+from chalicelib.worker_lambda import DEFAULT_SERVICE
 
 #: A suppressed kick must mean a kicked worker is still taking jobs, so this stays below the time
 #: it does (its lambda_timeout less the reserve and JOBS_TIMEOUT_S: 30 - 2.5 - 10 in prod).
 DEFAULT_KICK_DEBOUNCE_S = 15.0
+DEFAULT_METRICS_SERVICE = DEFAULT_SERVICE
 
 
 def build_controller(environ: Mapping[str, str] | None = None, **overrides: Any) -> JobController:
@@ -34,6 +39,20 @@ def build_controller(environ: Mapping[str, str] | None = None, **overrides: Any)
     return controller
 
 
+def build_app_controller(environ: Mapping[str, str] | None = None) -> JobController:
+    """The API's and the worker Lambdas' controller: build_controller on the Redis that
+    chalicelib/redis_url.py chooses for this stage. Raises RedisNotConfigured when none is."""
+    environ = os.environ if environ is None else environ
+    url, _ = redis_url.resolve(environ)
+    return build_controller(environ, redis_url=url)
+
+
+def metrics_service(environ: Mapping[str, str] | None = None) -> str:
+    """The Service dimension of the worker's metrics: JOBS_METRICS_SERVICE, else the app's."""
+    environ = os.environ if environ is None else environ
+    return environ.get("JOBS_METRICS_SERVICE", "").strip() or DEFAULT_METRICS_SERVICE
+
+
 def kick_debounce_s(environ: Mapping[str, str]) -> float:
     raw = environ.get("JOBS_KICK_DEBOUNCE_S", "").strip()
     if not raw:
@@ -43,5 +62,5 @@ def kick_debounce_s(environ: Mapping[str, str]) -> float:
     except ValueError:
         value = -1.0
     if not (math.isfinite(value) and value > 0):
-        raise InvalidJob(f"JOBS_KICK_DEBOUNCE_S={raw!r} is not a positive number of seconds")
+        raise InvalidSettings(f"JOBS_KICK_DEBOUNCE_S={raw!r} is not a positive number of seconds")
     return value

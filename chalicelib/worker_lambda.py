@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -78,7 +77,7 @@ def run_worker(
     stats = _queue_stats(controller)
     record = emf_record(
         stats,
-        service=service or os.environ.get("JOBS_METRICS_SERVICE") or DEFAULT_SERVICE,
+        service=service or DEFAULT_SERVICE,
         processed=processed,
         failed=failed,
         drain_s=drain_s,

@@ -3,6 +3,8 @@ it, or hold the API past its two seconds."""
 
 from __future__ import annotations
 
+import json
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -13,7 +15,7 @@ import redis
 from chalicelib.jobs import InvalidJob, JobController, JobResult, JobState, JobsUnavailable
 from chalicelib.jobs.controller import MAX_JOBS_PER_CALL
 from local.parts.redis_server import LOOPBACK, RedisServer
-from tests.jobs_helpers import all_keys, wait_for_state
+from tests.jobs_helpers import all_keys, wait_for_state, wait_until
 
 
 class Unprintable(Exception):
@@ -63,23 +65,57 @@ def test_handlers_with_unprintable_or_odd_errors_fail_cleanly_and_others_complet
         c.stop(timeout=1)
 
 
-def test_handlers_that_never_return_do_not_stop_the_worker(
+def test_handlers_that_never_return_do_not_stop_a_process_isolated_worker(
     any_redis_url: str, release: threading.Event
 ) -> None:
-    c = JobController(any_redis_url, concurrency=2, max_retry=0)
+    c = JobController(any_redis_url, concurrency=2, max_retry=0, isolation="process")
     c.add_handler("test:hang", lambda p: JobResult(release.wait(60)))
     c.add_handler("test:ok", lambda p: JobResult(True, res=p["n"]))
     hung = c.create_jobs([("test:hang", {}) for _ in range(6)], timeout=0.2)
     c.start()
     try:
         for job_id in hung:
-            assert wait_for_state(c, job_id, JobState.FAILED).error == "timed out after 0.2s"
+            error = wait_for_state(c, job_id, JobState.FAILED).error
+            assert error == "timed out after 0.2s; its process was killed"
         quick = c.create_jobs([("test:ok", {"n": n}) for n in range(10)])
         for n, job_id in enumerate(quick):
             assert wait_for_state(c, job_id, JobState.COMPLETED).result == n
     finally:
         release.set()
         c.stop(timeout=1)
+
+
+def test_hung_handler_threads_stay_within_two_of_concurrency_and_say_so(
+    any_redis_url: str, release: threading.Event
+) -> None:
+    c = JobController(any_redis_url, concurrency=2, max_retry=0)
+    c.add_handler("test:hang", lambda p: JobResult(release.wait(60)))
+    hung = c.create_jobs([("test:hang", {}) for _ in range(6)], timeout=0.2)
+    before = threading.active_count()
+    c.start()
+    try:
+        failed = [wait_for_state(c, job_id, JobState.FAILED) for job_id in hung[:4]]
+        assert {s.error for s in failed} == {"timed out after 0.2s"}
+        wait_until(lambda: c.health()["all_stuck"], what="the worker to say it is stuck")
+        assert c.health() == {"threads": 4, "stuck": 4, "all_stuck": True}
+
+        def heartbeat() -> dict | None:
+            beats = [json.loads(b) for b in c.store.workers().values()]
+            return beats[0] if beats and beats[0]["all_stuck"] else None
+
+        beat = wait_until(heartbeat, what="the heartbeat to say the worker is stuck")
+        assert (beat["stuck"], beat["concurrency"], beat["pid"]) == (4, 2, os.getpid())
+        # executors (at most concurrency + 2), the fetch, flush and lease threads
+        assert threading.active_count() - before <= 4 + 3
+        release.set()
+        for job_id in hung[4:]:
+            assert wait_for_state(c, job_id, JobState.COMPLETED, timeout_s=15)
+        wait_until(lambda: not c.health()["all_stuck"], what="the stuck threads to come back")
+        assert c.health()["threads"] == 2
+    finally:
+        release.set()
+        c.stop(timeout=1)
+    assert c.store.workers() == {}, "a stopped worker takes its heartbeat away"
 
 
 def test_completed_job_shows_no_error_from_an_earlier_attempt(any_redis_url: str) -> None:

@@ -3,7 +3,7 @@
 Arithmetic is exact. Each operand is read as the decimal number the client wrote (a JSON float's
 shortest repr), the operation is done on fractions, and only the answer is rounded, once, to the
 nearest double when it is not an integer. So 0.1 + 0.2 is 0.3, 7 / 2 is 3.5 and 6 / 3 is 2, and
-an integral answer is a JSON integer (`6`, not `6.0`), as in the seed.
+an integral answer is a JSON integer (`6`, not `6.0`), as the original service answered.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, NoReturn, Protocol
 
+from chalicelib.echo import cut, echo
 from chalicelib.jobs import JobResult
 
 Number = int | float
@@ -89,7 +90,8 @@ def validate_request(body: object) -> MathsRequest:
     extra = sorted(set(body) - set(REQUIRED_FIELDS) - set(OPTIONAL_FIELDS))
     if extra:
         allowed = ", ".join(REQUIRED_FIELDS + OPTIONAL_FIELDS)
-        raise InvalidRequest(f"unknown field(s): {', '.join(extra)} (allowed: {allowed})")
+        unknown = cut(", ".join(extra))
+        raise InvalidRequest(f"unknown field(s): {unknown} (allowed: {allowed})")
     return MathsRequest(
         op=check_op(body["op"]),
         a=check_operand("a", body["a"]),
@@ -100,7 +102,7 @@ def validate_request(body: object) -> MathsRequest:
 
 def check_op(op: object) -> str:
     if not isinstance(op, str) or op not in OPERATIONS:
-        raise InvalidRequest(f"unknown op {op!r} (known: {KNOWN_OPS})")
+        raise InvalidRequest(f"unknown op {echo(op)} (known: {KNOWN_OPS})")
     return op
 
 
@@ -174,7 +176,7 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for key, value in pairs:
         if key in result:
-            raise InvalidRequest(f"field {key!r} is given twice")
+            raise InvalidRequest(f"field {echo(key)} is given twice")
         result[key] = value
     return result
 

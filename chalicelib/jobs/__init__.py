@@ -1,4 +1,4 @@
-"""The jobs package: asynchronous jobs on Redis, with the seed's API and Asynq's states.
+"""The jobs package: asynchronous jobs on Redis, with Asynq's states and the Go service's API.
 
 Nothing outside this package knows a Redis key or script; see store.py for the layout.
 """

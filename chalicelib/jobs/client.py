@@ -23,7 +23,6 @@ from .model import (
     InvalidJob,
     JobNotFound,
     JobStatus,
-    JobStoreFull,
     JobsUnavailable,
     QueueStats,
     UnknownJobType,
@@ -118,8 +117,11 @@ class JobClient:
         retries = self._check_max_retry(max_retry)
         timeout_s = self._check_timeout(timeout)
         new_jobs: list[NewJob] = []
-        first_of_key: dict[str, int] = {}
-        for index, (job_type, params, key) in enumerate(entries):
+        #: per entry, the index of the job in new_jobs that answers for it (a key given twice
+        #: in one call makes one job)
+        answered_by: list[int] = []
+        sent_for_key: dict[str, int] = {}
+        for job_type, params, key in entries:
             job_id = new_job_id(queue)
             params_json = encode_params(params, self.settings.max_params_bytes)
             record = new_record(
@@ -127,45 +129,52 @@ class JobClient:
                 now=now, run_at=run_at, max_retry=retries, timeout_s=timeout_s,
             )  # fmt: skip
             if key is None:
+                answered_by.append(len(new_jobs))
                 new_jobs.append(NewJob(job_id, record, run_at))
                 continue
             fingerprint = fingerprint_of(job_type, params)
-            if key in first_of_key:  # the same key twice in one call: one job
-                first = new_jobs[first_of_key[key]]
+            if key in sent_for_key:
+                first = new_jobs[sent_for_key[key]]
                 if first.fingerprint != fingerprint:
                     raise IdempotencyConflict(_conflict_text(key), first.job_id)
-            first_of_key.setdefault(key, index)
+                answered_by.append(sent_for_key[key])
+                continue
+            sent_for_key[key] = len(new_jobs)
+            answered_by.append(len(new_jobs))
             new_jobs.append(NewJob(job_id, record, run_at, hash_key(key), fingerprint))
         if not new_jobs:
             return []
         ttl_ms = int((self.settings.retention + max(0.0, run_at - now)) * 1000)
-        stored = self._enqueue(queue, new_jobs, ttl_ms, any(e[2] for e in entries))
+        stored = self._enqueue(queue, new_jobs, ttl_ms, bool(sent_for_key))
         if stored.conflict is not None:
             index, holder = stored.conflict
-            raise IdempotencyConflict(_conflict_text(entries[index][2] or ""), holder)
+            key = next(k for k, i in sent_for_key.items() if i == index)
+            raise IdempotencyConflict(_conflict_text(key), holder)
         if stored.kick:
             self._call_kick(queue)
         submitted: list[Submitted] = []
-        for index, (job, answer) in enumerate(zip(new_jobs, stored.answers, strict=True)):
-            key = entries[index][2]
-            if key is not None and first_of_key[key] != index:
-                submitted.append(Submitted(submitted[first_of_key[key]].job_id, True))
-            else:
-                submitted.append(Submitted(answer or job.job_id, bool(answer)))
+        answered: set[int] = set()
+        for sent in answered_by:
+            answer = stored.answers[sent]
+            replayed = bool(answer) or sent in answered
+            answered.add(sent)
+            submitted.append(Submitted(answer or new_jobs[sent].job_id, replayed))
         return submitted
 
     def _enqueue(self, queue: str, jobs: list[NewJob], ttl_ms: int, keyed: bool) -> Enqueued:
         try:
             return self.store.enqueue(queue, jobs, self._kick_debounce_ms, ttl_ms)
-        except JobStoreFull:
-            raise
         except JobsUnavailable as exc:
+            if not exc.may_have_written:
+                raise
             retry = (
                 "retry with the same idempotency key to get its id without creating it twice"
                 if keyed
                 else "send an idempotency key to make such retries safe"
             )
-            raise JobsUnavailable(f"{exc}; the job may have been created: {retry}") from exc
+            unconfirmed = JobsUnavailable(f"{exc}; the job may have been created: {retry}")
+            unconfirmed.may_have_written = True
+            raise unconfirmed from exc
 
     def _check_type(self, job_type: object) -> str:
         if not isinstance(job_type, str) or job_type not in self.handlers:

@@ -195,6 +195,7 @@ class JobController:
         self._started = True
         self._stop.clear()
         worker = self._worker_side()
+        worker.register()
         worker.ensure_threads()
         threading.Thread(
             target=worker.run, args=(self._stop.is_set,), name="jobs-fetch", daemon=True

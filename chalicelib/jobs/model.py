@@ -13,7 +13,7 @@ QUEUE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 class JobState(IntEnum):
-    """Asynq's codes, the seed's names."""
+    """Asynq's state codes, with the names of the Go service this API follows."""
 
     #: a worker holds it, under a lease
     ACTIVE = 1
@@ -88,7 +88,10 @@ class InvalidSettings(JobError, ValueError):
 
 
 class JobsUnavailable(JobError, ConnectionError):
-    """Redis did not answer in time, or refused the call."""
+    """Redis did not answer in time, or refused the call. `may_have_written` is True when the
+    call reached Redis but its answer did not come back: it may have taken effect."""
+
+    may_have_written: bool = False
 
 
 class JobStoreFull(JobsUnavailable):

@@ -165,7 +165,10 @@ class Store:
                 ) from exc
             raise JobsUnavailable(f"Redis refused the call: {exc}") from exc
         except (RedisError, RedisClusterException) as exc:
-            raise JobsUnavailable(f"Redis is unavailable: {exc}") from exc
+            unavailable = JobsUnavailable(f"Redis is unavailable: {exc}")
+            # redis-py says "connecting" when the call never left this process
+            unavailable.may_have_written = "connecting" not in str(exc).lower()
+            raise unavailable from exc
 
     def _eval(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
         return self.client.evalsha(self._shas[name], len(keys), *keys, *args)
@@ -371,6 +374,23 @@ class Store:
     def known_queues(self) -> list[str]:
         members = self._guard(lambda: self.client.smembers(self.queues_key))
         return sorted(m.decode() if isinstance(m, bytes) else m for m in members)
+
+    @property
+    def workers_key(self) -> str:
+        """HASH worker id -> JSON heartbeat of each long-running worker (plain commands only:
+        it belongs to no queue)."""
+        return f"{self.prefix}:workers"
+
+    def heartbeat(self, worker_id: str, info: str) -> None:
+        self._guard(lambda: self.client.hset(self.workers_key, worker_id, info))
+
+    def forget_worker(self, worker_id: str) -> None:
+        self._guard(lambda: self.client.hdel(self.workers_key, worker_id))
+
+    def workers(self) -> dict[str, str]:
+        """Every heartbeat, by worker id (stale ones included: their last_seen says so)."""
+        raw = self._guard(lambda: self.client.hgetall(self.workers_key))
+        return {_text(k): _text(v) for k, v in raw.items()}
 
 
 def _text(value: str | bytes) -> str:

@@ -28,6 +28,8 @@ READY_TEXT = "worker ready"
 STUCK_EXIT_CODE = 3
 #: how often a burst looks at the queues
 BURST_POLL_S = 0.1
+#: a worker whose handler threads are all stuck for this long exits with STUCK_EXIT_CODE
+STUCK_EXIT_AFTER_S = 5.0
 
 log = logging.getLogger("local.worker")
 
@@ -87,17 +89,39 @@ def run(args: argparse.Namespace) -> int:
         f"queues {','.join(settings.queues)}, concurrency {settings.concurrency}",
         flush=True,
     )
+    code = 0
     if args.burst:
         _wait_until_drained(controller, stopping)
-    else:
-        stopping.wait()
-    controller.stop(timeout=args.shutdown_timeout)
+    elif _wait_while_healthy(controller, stopping):
+        code = STUCK_EXIT_CODE
+    abandoned = controller.stop(timeout=args.shutdown_timeout)
     counters = controller.counters
     print(
-        f"worker stopped: processed {counters['processed']}, failed {counters['failed']}",
+        f"worker stopped: processed {counters['processed']}, failed {counters['failed']}"
+        + (f", abandoned {len(abandoned)} running handler(s)" if abandoned else ""),
         flush=True,
     )
-    return 0
+    return code
+
+
+def _wait_while_healthy(controller: JobController, stopping: Flag) -> bool:
+    """Wait for a stop signal; True instead when every handler thread has been stuck past its
+    timeout for STUCK_EXIT_AFTER_S (the worker runs nothing: better restarted)."""
+    stuck_since: float | None = None
+    while not stopping.wait(0.5):
+        if not controller.health()["all_stuck"]:
+            stuck_since = None
+            continue
+        stuck_since = stuck_since or time.monotonic()
+        if time.monotonic() - stuck_since >= STUCK_EXIT_AFTER_S:
+            log.error(
+                "every handler thread has been stuck for %gs; exiting with code %d so that the "
+                "worker is replaced",
+                STUCK_EXIT_AFTER_S,
+                STUCK_EXIT_CODE,
+            )
+            return True
+    return False
 
 
 def _wait_until_drained(controller: JobController, stopping: Flag) -> None:

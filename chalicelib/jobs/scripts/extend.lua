@@ -4,7 +4,9 @@
 -- KEYS[2] jobs:{q}:lease  ZSET
 -- ARGV[1] new lease expiry s, ARGV[2] lease token, ARGV[3] now s
 -- ARGV[4..] per job, two values: id, '1' when its start is to be recorded (else '0')
--- Returns the ids this token no longer holds (recovered and taken over, or deleted).
+-- Returns the ids this token no longer holds (recovered and taken over, or deleted); a job this
+-- token already finished is not among them (its outcome was written while this call was on
+-- its way).
 local lost = {}
 for i = 4, #ARGV, 2 do
   local id = ARGV[i]
@@ -16,7 +18,7 @@ for i = 4, #ARGV, 2 do
       rec.started_at = tonumber(ARGV[3])
       redis.call('HSET', KEYS[1], id, cjson.encode(rec))
     end
-  else
+  elseif not (rec and rec.token == ARGV[2]) then
     lost[#lost + 1] = id
   end
 end

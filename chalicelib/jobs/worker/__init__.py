@@ -10,9 +10,13 @@ The same loop serves `JobController.start()` (until stopped) and `drain()` (unti
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import socket
 import threading
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 
@@ -49,6 +53,7 @@ class Worker:
     ) -> None:
         self.store = store
         self.settings = settings
+        self.clock = clock
         self.inflight = InFlight()
         self.executors = Executors(store, self.inflight, handlers, settings, clock)
         self.fetcher = Fetcher(store, self.inflight, self.executors.submit, settings, clock)
@@ -56,10 +61,39 @@ class Worker:
         self.leases = LeaseKeeper(store, self.inflight, self.executors, settings, clock)
         self._closed: threading.Event | None = None
         self._lock = threading.Lock()
+        self.worker_id = ""
 
     @property
     def counters(self) -> Counters:
         return self.inflight.counters
+
+    def register(self) -> str:
+        """Make this a long-running worker that writes a heartbeat (see Store.workers); returns
+        its id. A drain does not register: it lives for one invocation."""
+        started_at = self.clock()
+        worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        settings = self.settings
+
+        def heartbeat() -> tuple[str, str]:
+            executors = self.executors
+            info = {
+                "id": worker_id,
+                "host": socket.gethostname(),
+                "pid": os.getpid(),
+                "queues": list(settings.queues),
+                "concurrency": settings.concurrency,
+                "isolation": settings.isolation,
+                "started_at": started_at,
+                "last_seen": self.clock(),
+                "running": self.inflight.running(),
+                "stuck": executors.stuck,
+                "all_stuck": executors.all_stuck,
+            }
+            return worker_id, json.dumps(info, separators=(",", ":"))
+
+        self.leases.heartbeat = heartbeat
+        self.worker_id = worker_id
+        return worker_id
 
     def ensure_threads(self) -> None:
         """Start the executor, flush and lease threads once (again after close())."""
@@ -146,5 +180,11 @@ class Worker:
                 return
             closed.set()
             self.executors.stop(timeout_s=0.0)
+            if self.leases.heartbeat is not None:
+                self.leases.heartbeat = None
+                try:
+                    self.store.forget_worker(self.worker_id)
+                except JobsUnavailable as exc:
+                    log.warning("cannot remove this worker's heartbeat: %s", exc)
             with self.inflight.lock:
                 self.inflight.outcome_ready.notify_all()

@@ -44,8 +44,6 @@ class Held:
     #: monotonic times of its start and of its timeout
     started: float = 0.0
     deadline: float = 0.0
-    #: Redis knows that its handler started (an expired lease then charges the attempt)
-    start_recorded: bool = False
 
     @property
     def job_id(self) -> str:
@@ -86,6 +84,8 @@ class InFlight:
         self.counters = Counters()
         #: how long a handler runs, on average (a moving average); None until one ran
         self.mean_run_s: float | None = None
+        #: RUNNING jobs whose start Redis does not know yet, oldest start first
+        self.unrecorded: dict[str, Held] = {}
 
     def add(self, jobs: Iterable[Held]) -> None:
         with self.lock:
@@ -103,6 +103,7 @@ class InFlight:
             job.phase = Phase.RUNNING
             job.started = time.monotonic()
             job.deadline = job.started + timeout_s
+            self.unrecorded[job.job_id] = job
             self.started.notify()
             return True
 
@@ -112,6 +113,7 @@ class InFlight:
         with self.lock:
             mean_s = self.mean_run_s
             self.mean_run_s = ran_s if mean_s is None else mean_s + 0.1 * (ran_s - mean_s)
+            self.unrecorded.pop(job.job_id, None)
             if job.phase is Phase.OVERRAN:
                 return True
             self.unfinished -= 1
@@ -130,6 +132,7 @@ class InFlight:
             late = [j for j in self.held.values() if j.phase is Phase.RUNNING and now > j.deadline]
             for job in late:
                 job.phase = Phase.OVERRAN
+                self.unrecorded.pop(job.job_id, None)
                 self._queue(job, fail(job))
                 self.unfinished -= 1
             if late:
@@ -150,6 +153,7 @@ class InFlight:
             ]
             for job in chosen:
                 job.phase = Phase.HANDED_BACK
+                self.unrecorded.pop(job.job_id, None)
             return chosen
 
     def wait_until_quiet(self, deadline: float) -> None:
@@ -165,35 +169,41 @@ class InFlight:
             for job in jobs:
                 self.held.pop(job.job_id, None)
 
-    def leases(self) -> tuple[Leases, list[Held]]:
-        """The leases to keep: queue -> token -> (id, record its start?) of every held job not
-        handed back; a start is to be recorded for RUNNING jobs whose start Redis does not know
-        yet. Also returns those jobs."""
+    def leases(self, record: list[Held], every: bool) -> Leases:
+        """The leases to keep: queue -> token -> (id, record its start?) of the jobs in `record`,
+        or with `every` of each held job not handed back; a start is to be recorded for the
+        jobs in `record`."""
+        recording = {job.job_id for job in record}
         leases: Leases = {}
-        starting = []
         with self.lock:
-            for job in self.held.values():
-                if job.phase is Phase.HANDED_BACK:
-                    continue
-                record = job.phase is Phase.RUNNING and not job.start_recorded
-                if record:
-                    starting.append(job)
-                by_token = leases.setdefault(job.queue, {})
-                by_token.setdefault(job.token, []).append((job.job_id, record))
-        return leases, starting
+            for job in self.held.values() if every else record:
+                if job.phase is not Phase.HANDED_BACK:
+                    by_token = leases.setdefault(job.queue, {})
+                    entry = (job.job_id, job.job_id in recording)
+                    by_token.setdefault(job.token, []).append(entry)
+        return leases
 
-    def wait_for_starts(self, timeout_s: float) -> bool:
-        """Block until a RUNNING job's start is unrecorded, or `timeout_s` passes; True then."""
+    def wait_for_starts(self, timeout_s: float) -> float | None:
+        """Block until a RUNNING job's start is unrecorded, or `timeout_s` passes; return the
+        monotonic time of the oldest unrecorded start, or None."""
         with self.lock:
-            return self.started.wait_for(self._start_unrecorded, timeout_s)
+            self.started.wait_for(lambda: bool(self.unrecorded), timeout_s)
+            oldest = next(iter(self.unrecorded.values()), None)
+            return oldest.started if oldest else None
 
-    def _start_unrecorded(self) -> bool:
-        return any(j.phase is Phase.RUNNING and not j.start_recorded for j in self.held.values())
+    def starts_due(self, started_before: float) -> list[Held]:
+        """The RUNNING jobs whose start is unrecorded and older than `started_before`."""
+        with self.lock:
+            return [j for j in self.unrecorded.values() if j.started < started_before]
+
+    def running(self) -> int:
+        with self.lock:
+            return sum(1 for j in self.held.values() if j.phase is Phase.RUNNING)
 
     def starts_recorded(self, jobs: Iterable[Held]) -> None:
         with self.lock:
             for job in jobs:
-                job.start_recorded = True
+                self.unrecorded.pop(job.job_id, None)
 
     def written_out(
         self, items: list[tuple[Held, AttemptOutcome]], codes: list[int] | None

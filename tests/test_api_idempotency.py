@@ -1,0 +1,77 @@
+"""POST /maths under retries and a full store: Idempotency-Key, 409, 507."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import redis
+from chalice.test import Client
+
+from local.parts.redis_server import LOOPBACK, RedisServer
+from tests.api_helpers import dev_client, post_json, use_redis
+
+JSON = {"content-type": "application/json"}
+BODY = {"op": "math:add", "a": 1, "b": 2}
+
+
+@pytest.fixture
+def client(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Client]:
+    use_redis(monkeypatch, redis_url)
+    with dev_client() as test_client:
+        yield test_client
+
+
+def test_a_replayed_post_answers_the_same_job_and_says_so(client: Client, redis_url: str) -> None:
+    first = post_json(client, BODY, {**JSON, "Idempotency-Key": "order-1"})
+    again = post_json(client, BODY, {**JSON, "Idempotency-Key": "order-1"})
+
+    assert first.status_code == again.status_code == 202
+    assert again.json_body == first.json_body
+    assert again.headers["Location"] == first.headers["Location"]
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert "Idempotent-Replayed" not in first.headers
+    assert redis.Redis.from_url(redis_url).hlen("jobs:{default}:job") == 1
+
+
+def test_the_same_key_with_another_body_is_a_409(client: Client) -> None:
+    first = post_json(client, BODY, {**JSON, "Idempotency-Key": "order-2"})
+    other = post_json(client, {**BODY, "b": 3}, {**JSON, "Idempotency-Key": "order-2"})
+
+    assert first.status_code == 202
+    assert other.status_code == 409
+    assert other.json_body["success"] is False
+    assert "already used by a job with other params" in other.json_body["error"]
+
+
+@pytest.mark.parametrize("key", ["", "k" * 256, "caf\u00e9"])
+def test_a_malformed_key_is_a_400_that_echoes_at_most_100_characters(
+    client: Client, key: str
+) -> None:
+    response = post_json(client, BODY, {**JSON, "Idempotency-Key": key})
+
+    assert response.status_code == 400
+    assert "idempotency key" in response.json_body["error"]
+    assert len(response.json_body["error"]) < 250
+
+
+@pytest.fixture
+def full_client(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Client, redis.Redis]]:
+    with RedisServer(extra_args=["--maxmemory-policy", "noeviction"]) as server:
+        use_redis(monkeypatch, server.url)
+        admin = redis.Redis(host=LOOPBACK, port=server.port)
+        with dev_client() as test_client:
+            yield test_client, admin
+
+
+def test_a_full_store_is_a_507_not_a_503(full_client: tuple[Client, redis.Redis]) -> None:
+    client, admin = full_client
+    assert post_json(client, BODY).status_code == 202
+    admin.config_set("maxmemory", int(admin.info("memory")["used_memory"]) - 1024)
+
+    response = post_json(client, BODY)
+
+    assert response.status_code == 507
+    assert "Retry-After" not in response.headers
+    assert "full" in response.json_body["error"]
+    assert admin.hlen("jobs:{default}:job") == 1
