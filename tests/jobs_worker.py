@@ -33,9 +33,22 @@ HANG_RELEASE = threading.Event()
 Handler = Callable[[dict], JobResult]
 
 
+def warm_up(client: Any, connections: int = 16) -> None:
+    """Open the traces client's connections now: a handler's start trace must land within a
+    moment of its start, not wait for a connection to be made while its worker is busy."""
+    pool = getattr(client, "connection_pool", None)
+    if pool is None:  # a cluster client: its pools are per node
+        return
+    held = [pool.get_connection() for _ in range(connections)]
+    for connection in held:
+        connection.connect()
+        pool.release(connection)
+
+
 def handlers_for(redis_url: str, traces_url: str | None = None) -> dict[str, Handler]:
     """The test handlers, with a Redis client of their own for their traces."""
     traces = make_client(Settings(redis_url=traces_url or redis_url))
+    warm_up(traces)
 
     def traced(handler: Handler) -> Handler:
         def run(params: dict) -> JobResult:

@@ -24,6 +24,7 @@ from ..attempt import Handler
 from ..config import Settings
 from ..model import JobsUnavailable
 from ..store import Store
+from .deadline import within
 from .execute import Executors
 from .fetch import MAINTENANCE_INTERVAL_S, Fetcher, ShouldStop
 from .flush import Flusher
@@ -85,7 +86,7 @@ class Worker:
                 "isolation": settings.isolation,
                 "started_at": started_at,
                 "last_seen": self.clock(),
-                "running": self.inflight.running(),
+                "running": self.inflight.running,
                 "stuck": executors.stuck,
                 "all_stuck": executors.all_stuck,
             }
@@ -155,16 +156,16 @@ class Worker:
             if final:
                 self.executors.stop(timeout_s=0.0)  # kills handlers in child processes
             self.flusher.flush(give_up_s=max(0.1, deadline - time.monotonic()))
-            return self._requeue(unstarted + running), abandoned
+            return self._requeue(unstarted + running, deadline), abandoned
 
-    def _requeue(self, jobs: list[Held]) -> int:
+    def _requeue(self, jobs: list[Held], deadline: float) -> int:
         groups: dict[tuple[str, str], list[str]] = defaultdict(list)
         for job in jobs:
             groups[(job.queue, job.token)].append(job.job_id)
         moved = 0
         for (queue, token), ids in groups.items():
             try:
-                moved += self.store.requeue(queue, token, ids)
+                moved += within(deadline, self.store.requeue, queue, token, ids)
             except JobsUnavailable as exc:
                 log.error(
                     "could not hand back %d jobs (their leases will expire): %s", len(ids), exc

@@ -113,7 +113,9 @@ class Executors:
             timeout_s = self.timeout_s(job)
             if self.pool is not None:
                 timeout_s += PROCESS_OVERRUN_MARGIN_S
-            if not self.inflight.begin(job, timeout_s):
+            # A job back from a worker that died before its start was recorded runs alone, its
+            # start recorded first: if this worker dies now, that job is the one to charge.
+            if not self.inflight.begin(job, timeout_s, alone=job.job.recovered > 0):
                 continue
             try:
                 outcome = self.attempt(job)

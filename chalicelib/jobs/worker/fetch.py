@@ -3,6 +3,7 @@ maintenance (recover expired leases, forward due jobs, trim) when it falls due."
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -12,6 +13,7 @@ from collections.abc import Callable, Sequence
 from ..config import Settings
 from ..model import JobsUnavailable
 from ..store import Store
+from .deadline import within
 from .inflight import Held, InFlight
 
 log = logging.getLogger("chalicelib.jobs.worker")
@@ -61,14 +63,14 @@ class Fetcher:
     def fetch_once(self, should_stop: ShouldStop, deadline: float | None) -> None:
         """One turn: maintenance if due, then a batch if there is room, else a wait for work."""
         if self.unconfirmed:
-            self.release_unconfirmed()
+            self.release_unconfirmed(deadline)
         now = self.clock()
         if now >= self.next_maintenance or (self.next_due is not None and now >= self.next_due):
-            self.maintain(now)
+            self.maintain(now, deadline)
         room = self._wait_for_room(should_stop, deadline)
         if room <= 0:
             return
-        if self._dequeue(room, should_stop):
+        if self._dequeue(room, should_stop, deadline):
             return
         wait_s = self.next_maintenance - self.clock()
         if self.next_due is not None:
@@ -76,10 +78,14 @@ class Fetcher:
         if deadline is not None:
             wait_s = min(wait_s, deadline - time.monotonic())
         if wait_s > 0 and not should_stop():
-            woken_for = self.store.wait_for_work(self.settings.queues, wait_s)
+            queues = self.settings.queues
+            woken_for = within(deadline, self.store.wait_for_work, queues, wait_s)
             past_deadline = deadline is not None and time.monotonic() >= deadline
             if woken_for is not None and (should_stop() or past_deadline):
-                self.store.wake(woken_for)  # not ours to act on: for the next idle worker
+                # not ours to act on: for the next idle worker (if this fails, the next
+                # enqueue or dequeue re-arms the wake list anyway)
+                with contextlib.suppress(JobsUnavailable):
+                    within(deadline, self.store.wake, woken_for)
 
     def prefetch(self) -> int:
         """How many jobs to hold beyond those running: about PREFETCH_WINDOW_S of work.
@@ -109,7 +115,7 @@ class Fetcher:
                 inflight.room.wait(timeout)
             return 0
 
-    def _dequeue(self, room: int, should_stop: ShouldStop) -> bool:
+    def _dequeue(self, room: int, should_stop: ShouldStop, deadline: float | None) -> bool:
         """Take up to `room` jobs across the queues, in order; True when any were taken."""
         taken = 0
         due: list[float] = []
@@ -124,7 +130,9 @@ class Fetcher:
                 now = self.clock()
                 lease_until = now + self.settings.lease
                 try:
-                    batch = self.store.dequeue(queue, want, now, lease_until, token)
+                    batch = within(
+                        deadline, self.store.dequeue, queue, want, now, lease_until, token
+                    )
                 except JobsUnavailable:
                     # The call may still run on the server (a stalled Redis runs it when it
                     # wakes up): release what it took once Redis answers again.
@@ -139,7 +147,7 @@ class Fetcher:
         self.next_due = min(due) if due else None
         return taken > 0
 
-    def release_unconfirmed(self) -> None:
+    def release_unconfirmed(self, deadline: float | None = None) -> None:
         """Put back the jobs of dequeues whose reply was lost. Each is released RELEASES times,
         a moment apart: a stalled server may run the lost call only after the first release."""
         keep = []
@@ -147,22 +155,25 @@ class Fetcher:
             if time.monotonic() < next_at:
                 keep.append((queue, token, lease_until, left, next_at))
                 continue
-            moved = self.store.release(queue, token, lease_until)
+            moved = within(deadline, self.store.release, queue, token, lease_until)
             if moved:
                 log.warning("queue %s: %d jobs of a lost dequeue back to PENDING", queue, moved)
             if left > 1:
                 keep.append((queue, token, lease_until, left - 1, time.monotonic() + RELEASE_GAP_S))
         self.unconfirmed = keep
 
-    def maintain(self, now: float) -> None:
+    def maintain(self, now: float, deadline: float | None = None) -> None:
         """Recover expired leases, forward due jobs and trim expired ones, in every queue."""
-        for queue in self.settings.queues:
-            charged, returned, forwarded, trimmed = self.store.maintain(
+        settings = self.settings
+        for queue in settings.queues:
+            charged, returned, forwarded, trimmed = within(
+                deadline,
+                self.store.maintain,
                 queue,
                 now,
                 day_of(now),
-                failed_keep_since=now - self.settings.failed_retention,
-                failed_keep_count=self.settings.failed_max,
+                failed_keep_since=now - settings.failed_retention,
+                failed_keep_count=settings.failed_max,
             )
             if charged or returned:
                 log.warning(

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from ..config import Settings
 from ..model import JobsUnavailable
 from ..store import AttemptOutcome, Store
+from .deadline import within
 from .fetch import day_of
 from .inflight import Held, InFlight
 
@@ -83,26 +84,28 @@ class Flusher:
             by_queue[job.queue].append((job, outcome))
         for queue, items in by_queue.items():
             codes = self._write_queue(queue, items, give_up_at)
-            for (job, _), code in zip(items, codes or [], strict=True):
-                if code == 0:
-                    log.warning("outcome of %s dropped: its lease was lost", job.job_id)
+            if codes is not None:
+                for (job, _), code in zip(items, codes, strict=True):
+                    if code == 0:
+                        log.warning("outcome of %s dropped: its lease was lost", job.job_id)
             self.inflight.written_out(items, codes)
 
     def _write_queue(self, queue: str, items: Batch, give_up_at: float) -> list[int] | None:
         """The finish script's codes, or None when Redis never confirmed the write. A write is
         safe to repeat: the script answers an outcome it already wrote with the same code."""
+        outcomes = [o for _, o in items]
         while True:
             now = self.clock()
             try:
-                return self.store.finish(
-                    queue, [o for _, o in items], now, self.settings.retention, day_of(now)
-                )
+                retention_s = self.settings.retention
+                finish = self.store.finish
+                return within(give_up_at, finish, queue, outcomes, now, retention_s, day_of(now))
             except JobsUnavailable as exc:
                 if time.monotonic() >= give_up_at:
                     log.error("gave up writing %d outcomes: %s", len(items), exc)
                     return None
                 log.warning("cannot write %d outcomes yet: %s", len(items), exc)
-                time.sleep(WRITE_RETRY_S)
+                time.sleep(max(0.0, min(WRITE_RETRY_S, give_up_at - time.monotonic())))
             except Exception:
                 # A bug, not an outage: retrying cannot help. The jobs are let go and their
                 # leases expire, so they run again.

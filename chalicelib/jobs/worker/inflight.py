@@ -86,6 +86,10 @@ class InFlight:
         self.mean_run_s: float | None = None
         #: RUNNING jobs whose start Redis does not know yet, oldest start first
         self.unrecorded: dict[str, Held] = {}
+        #: how many jobs are RUNNING; the one running alone, and how many wait to
+        self.running = 0
+        self.alone: Held | None = None
+        self.alone_waiting = 0
 
     def add(self, jobs: Iterable[Held]) -> None:
         with self.lock:
@@ -93,9 +97,20 @@ class InFlight:
                 self.held[job.job_id] = job
                 self.unfinished += 1
 
-    def begin(self, job: Held, timeout_s: float) -> bool:
-        """Mark the job RUNNING with its deadline; False when it was handed back first."""
+    def begin(self, job: Held, timeout_s: float, *, alone: bool = False) -> bool:
+        """Mark the job RUNNING with its deadline; False when it was handed back first. With
+        `alone`, wait until no other handler runs and let none start until this one ends."""
         with self.lock:
+            if alone:
+                self.alone_waiting += 1
+                try:
+                    while job.phase is Phase.LEASED and (self.running or self.alone is not None):
+                        self.room.wait(0.05)
+                finally:
+                    self.alone_waiting -= 1
+            else:
+                while job.phase is Phase.LEASED and (self.alone is not None or self.alone_waiting):
+                    self.room.wait(0.05)
             if job.phase is not Phase.LEASED:
                 self.unfinished -= 1
                 self.room.notify()
@@ -103,9 +118,21 @@ class InFlight:
             job.phase = Phase.RUNNING
             job.started = time.monotonic()
             job.deadline = job.started + timeout_s
+            self.running += 1
+            if alone:
+                self.alone = job
             self.unrecorded[job.job_id] = job
             self.started.notify()
             return True
+
+    def _stop_running(self, job: Held) -> None:
+        """Bookkeeping of a RUNNING job that leaves that phase (under the lock)."""
+        self.running -= 1
+        self.unrecorded.pop(job.job_id, None)
+        if self.alone is job:
+            self.alone = None
+        if self.alone is not None or self.alone_waiting:
+            self.room.notify_all()
 
     def end(self, job: Held, outcome: AttemptOutcome, ran_s: float) -> bool:
         """Queue the outcome of a job whose handler returned. True when the calling thread must
@@ -113,7 +140,8 @@ class InFlight:
         with self.lock:
             mean_s = self.mean_run_s
             self.mean_run_s = ran_s if mean_s is None else mean_s + 0.1 * (ran_s - mean_s)
-            self.unrecorded.pop(job.job_id, None)
+            if job.phase is Phase.RUNNING:
+                self._stop_running(job)
             if job.phase is Phase.OVERRAN:
                 return True
             self.unfinished -= 1
@@ -131,8 +159,8 @@ class InFlight:
         with self.lock:
             late = [j for j in self.held.values() if j.phase is Phase.RUNNING and now > j.deadline]
             for job in late:
+                self._stop_running(job)
                 job.phase = Phase.OVERRAN
-                self.unrecorded.pop(job.job_id, None)
                 self._queue(job, fail(job))
                 self.unfinished -= 1
             if late:
@@ -152,8 +180,10 @@ class InFlight:
                 if j.phase in (Phase.LEASED, Phase.RUNNING) and which(j)
             ]
             for job in chosen:
+                if job.phase is Phase.RUNNING:
+                    self._stop_running(job)
                 job.phase = Phase.HANDED_BACK
-                self.unrecorded.pop(job.job_id, None)
+            self.room.notify_all()  # handlers waiting to run alone see they were handed back
             return chosen
 
     def wait_until_quiet(self, deadline: float) -> None:
@@ -195,10 +225,6 @@ class InFlight:
         """The RUNNING jobs whose start is unrecorded and older than `started_before`."""
         with self.lock:
             return [j for j in self.unrecorded.values() if j.started < started_before]
-
-    def running(self) -> int:
-        with self.lock:
-            return sum(1 for j in self.held.values() if j.phase is Phase.RUNNING)
 
     def starts_recorded(self, jobs: Iterable[Held]) -> None:
         with self.lock:
