@@ -238,7 +238,7 @@ class JobController:
         else:
             fetch_until = started + max(0.0, time_budget)
             finish_until = fetch_until + max(0.0, finish_within)
-        worker.run(lambda: False, fetch_until)
+        worker.run(lambda: False, fetch_until, finish_until)
         worker.hand_back(max(0.0, finish_until - time.monotonic()))
         return worker.counters.processed - before
 

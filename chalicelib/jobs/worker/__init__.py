@@ -108,16 +108,23 @@ class Worker:
                     target=target, args=(closed,), name=f"jobs-{name}", daemon=True
                 ).start()
 
-    def run(self, should_stop: ShouldStop, deadline: float | None = None) -> None:
-        """Fetch and dispatch jobs until should_stop() or the monotonic deadline. While Redis is
-        away, try again with a growing pause, and say so when the error changes."""
+    def run(
+        self,
+        should_stop: ShouldStop,
+        deadline: float | None = None,
+        calls_until: float | None = None,
+    ) -> None:
+        """Fetch and dispatch jobs until should_stop() or the monotonic `deadline`; a Redis call
+        made before it is waited for until `calls_until` at the latest (default: `deadline`).
+        While Redis is away, try again with a growing pause, and say so when the error
+        changes."""
         self.ensure_threads()
         pause_s, last_error = REDIS_RETRY_S, ""
         while not should_stop():
             if deadline is not None and time.monotonic() >= deadline:
                 return
             try:
-                self.fetcher.fetch_once(should_stop, deadline)
+                self.fetcher.fetch_once(should_stop, deadline, calls_until or deadline)
             except JobsUnavailable as exc:
                 if should_stop():
                     return

@@ -60,17 +60,21 @@ class Fetcher:
         #: time of the next release)
         self.unconfirmed: list[tuple[str, str, float, int, float]] = []
 
-    def fetch_once(self, should_stop: ShouldStop, deadline: float | None) -> None:
-        """One turn: maintenance if due, then a batch if there is room, else a wait for work."""
+    def fetch_once(
+        self, should_stop: ShouldStop, deadline: float | None, calls_until: float | None = None
+    ) -> None:
+        """One turn: maintenance if due, then a batch if there is room, else a wait for work.
+        Starts no wait past the monotonic `deadline`; waits for no Redis answer past
+        `calls_until`."""
         if self.unconfirmed:
-            self.release_unconfirmed(deadline)
+            self.release_unconfirmed(calls_until)
         now = self.clock()
         if now >= self.next_maintenance or (self.next_due is not None and now >= self.next_due):
-            self.maintain(now, deadline)
+            self.maintain(now, calls_until)
         room = self._wait_for_room(should_stop, deadline)
         if room <= 0:
             return
-        if self._dequeue(room, should_stop, deadline):
+        if self._dequeue(room, should_stop, calls_until):
             return
         wait_s = self.next_maintenance - self.clock()
         if self.next_due is not None:
@@ -79,13 +83,13 @@ class Fetcher:
             wait_s = min(wait_s, deadline - time.monotonic())
         if wait_s > 0 and not should_stop():
             queues = self.settings.queues
-            woken_for = within(deadline, self.store.wait_for_work, queues, wait_s)
+            woken_for = within(calls_until, self.store.wait_for_work, queues, wait_s)
             past_deadline = deadline is not None and time.monotonic() >= deadline
             if woken_for is not None and (should_stop() or past_deadline):
                 # not ours to act on: for the next idle worker (if this fails, the next
                 # enqueue or dequeue re-arms the wake list anyway)
                 with contextlib.suppress(JobsUnavailable):
-                    within(deadline, self.store.wake, woken_for)
+                    within(calls_until, self.store.wake, woken_for)
 
     def prefetch(self) -> int:
         """How many jobs to hold beyond those running: about PREFETCH_WINDOW_S of work.
