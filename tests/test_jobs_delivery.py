@@ -31,6 +31,12 @@ def test_killed_worker_job_is_recovered_and_completes_once(any_redis_url: str) -
         job_id = creator.create_job("test:stall", {"tag": "k", "s": 60})
         wait_until(lambda: traces.llen(jobs_worker.STARTED_KEY), what="the handler to start")
         assert creator.get_status(job_id).state is JobState.ACTIVE
+        # a start is recorded in Redis within milliseconds (a job whose worker dies before
+        # that goes back uncharged once); this is the case of a start that was recorded
+        wait_until(
+            lambda: '"started_at"' in (creator.store.get("default", job_id) or ""),
+            what="the start to be recorded",
+        )
         process.send_signal(signal.SIGKILL)
         process.wait(5)
     finally:
@@ -134,7 +140,10 @@ def test_stop_with_jobs_in_flight_finishes_or_hands_them_back(any_redis_url: str
 
 
 def test_stop_lets_running_jobs_finish_within_its_timeout(any_redis_url: str) -> None:
+    running = threading.Event()
+
     def short(params: dict) -> JobResult:
+        running.set()
         time.sleep(0.3)
         return JobResult(True, res="finished")
 
@@ -142,7 +151,7 @@ def test_stop_lets_running_jobs_finish_within_its_timeout(any_redis_url: str) ->
     c.add_handler("test:short", short)
     c.start()
     job_id = c.create_job("test:short", {})
-    wait_for_state(c, job_id, JobState.ACTIVE)
+    assert running.wait(10), "the handler did not start"  # a job only leased would go back
     c.stop(timeout=5.0)
     assert c.get_status(job_id).result == "finished"
 

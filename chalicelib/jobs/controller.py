@@ -223,12 +223,16 @@ class JobController:
 
     def drain(self, time_budget: float, *, finish_within: float | None = None) -> int:
         """Take and run jobs for `time_budget` seconds (waiting on Redis while the queues are
-        empty), then give the jobs in flight `finish_within` more seconds before handing what is
-        unfinished back to PENDING. Returns how many jobs it processed.
+        empty), then give the jobs in flight `finish_within` more seconds. Jobs taken but not
+        started by then go back to PENDING untried; a handler still running goes on in the
+        background, and its outcome is written when it ends (no job is handed back while it
+        runs, so none runs twice). Returns how many outcomes it wrote.
 
         Without `finish_within`, everything happens within `time_budget`: the last fifth of it
         (at most 0.4 s) is left for jobs in flight. A Lambda passes its job timeout as
-        `finish_within`, so that it takes no job it could not let run to its timeout."""
+        `finish_within`, so that it takes no job it could not let run to its timeout. Redis
+        calls near the end are waited on only until it: a stalled Redis does not hold a drain
+        past its budget."""
         worker = self._worker_side()
         before = worker.counters.processed
         started = time.monotonic()

@@ -146,15 +146,19 @@ class Worker:
 
     def hand_back(self, wait_s: float, *, final: bool = False) -> tuple[int, list[str]]:
         """Stop work in progress within about `wait_s`: unstarted jobs go back to PENDING at
-        once; running ones get most of `wait_s` to finish, then go back too (their late
-        outcomes are dropped). With `final` (the worker is stopping), handlers still running in
-        child processes are killed before their jobs go back. Returns how many jobs went back,
-        and a description of each handler abandoned while it ran."""
+        once, and running ones get most of `wait_s` to finish.
+
+        Without `final` (the end of a drain), handlers still running then are left to finish:
+        the worker's threads write their outcomes later, under leases they keep extending, so
+        no job runs twice. With `final` (the worker is stopping), their jobs go back to PENDING
+        too, and their late outcomes are dropped; handlers in child processes are killed first.
+        Returns how many jobs went back, and a description of each handler abandoned while it
+        ran."""
         deadline = time.monotonic() + wait_s
         with self.fetcher.dequeuing:
             unstarted = self.inflight.hand_back(lambda job: job.phase is Phase.LEASED)
             self.inflight.wait_until_quiet(deadline - min(HAND_BACK_WRITE_S, wait_s / 2))
-            running = self.inflight.hand_back(lambda job: True)
+            running = self.inflight.hand_back(lambda job: final)
             now = time.monotonic()
             abandoned = [
                 f"{job.job.job_type} {job.job_id} (running for {now - job.started:.1f}s)"
@@ -174,8 +178,11 @@ class Worker:
             try:
                 moved += within(deadline, self.store.requeue, queue, token, ids)
             except JobsUnavailable as exc:
-                log.error(
-                    "could not hand back %d jobs (their leases will expire): %s", len(ids), exc
+                log.warning(
+                    "handing back %d jobs is not confirmed (%s): if it did not go through, "
+                    "their leases expire and they return to PENDING untried",
+                    len(ids),
+                    exc,
                 )
         self.inflight.forget(jobs)
         return moved

@@ -2,7 +2,8 @@
 
 A Redis command waits up to its socket timeout (about two seconds) for an answer. A drain must
 return within its budget even when Redis stalls (paused, stopped), so a call made close to the
-drain's deadline runs in a helper thread, and the drain waits for it only until the deadline.
+drain's deadline runs in a helper thread, and the drain waits for it only until the deadline
+(or MIN_WAIT_S, whichever is later).
 The call goes on in the background until its own timeout and may still take effect: the caller
 treats it as a call whose reply was lost (a dequeue is released later; an outcome is left to
 lease recovery).
@@ -22,6 +23,8 @@ T = TypeVar("T")
 
 #: a call made with more time than this before the deadline runs in the caller's thread
 MARGIN_S = COMMAND_TIMEOUT_S + 0.5
+#: even at or past the deadline, a call gets this long: a healthy Redis answers well within it
+MIN_WAIT_S = 0.02
 
 
 def within(deadline: float | None, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -43,7 +46,7 @@ def within(deadline: float | None, call: Callable[..., T], *args: Any, **kwargs:
             done.set()
 
     threading.Thread(target=run, name="jobs-deadline-call", daemon=True).start()
-    if not done.wait(max(0.0, deadline - time.monotonic())):
+    if not done.wait(max(MIN_WAIT_S, deadline - time.monotonic())):
         late = JobsUnavailable("Redis did not answer before the deadline")
         late.may_have_written = True
         raise late
