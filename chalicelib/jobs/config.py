@@ -19,6 +19,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError, RedisClusterException, RedisError
 from redis.retry import Retry
 
+from .attempt import RetryDelay
 from .model import QUEUE_NAME, InvalidSettings, JobsUnavailable
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -56,6 +57,9 @@ class Settings:
     #: a result larger than this (JSON bytes) fails its job; params larger are refused
     max_result_bytes: int = 1024 * 1024
     max_params_bytes: int = 256 * 1024
+    #: seconds before the next try, from (tries already retried, error text); None: backoff
+    #: * 2**retried with jitter (x0.75-1.25), capped at backoff_max (attempt.backoff_s)
+    retry_delay: RetryDelay | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         queues = (self.queues,) if isinstance(self.queues, str) else tuple(self.queues)
@@ -76,6 +80,8 @@ class Settings:
             raise InvalidSettings(f"isolation must be one of {', '.join(ISOLATIONS)}")
         if self.max_result_bytes < 1 or self.max_params_bytes < 1:
             raise InvalidSettings("max_result_bytes and max_params_bytes must be at least 1")
+        if self.retry_delay is not None and not callable(self.retry_delay):
+            raise InvalidSettings("retry_delay must be a callable (retried, error) -> seconds")
 
 
 #: environment variable -> (setting, parser); see the README's configuration table

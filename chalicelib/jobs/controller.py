@@ -116,8 +116,18 @@ class JobController:
         max_retry: int | None = None,
         timeout: float | None = None,
         idempotency_key: str | None = None,
+        unique_for: float | None = None,
+        deadline: float | datetime | None = None,
+        retention: float | None = None,
     ) -> str:
         """Enqueue one job in one round trip; return its id, `<queue>@<uuid4>`.
+
+        `unique_for` (seconds): while a job of this queue, type and params created with it is
+        pending, scheduled, retrying or running, and for at most that long, another raises
+        DuplicateJob (its `job_id` is the existing job's). `deadline` (an aware datetime or
+        Unix seconds): the job is not started after it, and a run still going then fails
+        ("deadline exceeded"). `retention` (seconds): how long its result is kept, instead
+        of the controller's.
 
         With an `idempotency_key` (1-255 printable ASCII), a job created earlier with the same
         key, type and params (in this queue, within the result retention) is not created
@@ -135,6 +145,9 @@ class JobController:
             max_retry=max_retry,
             timeout=timeout,
             idempotency_key=idempotency_key,
+            unique_for=unique_for,
+            deadline=deadline,
+            retention=retention,
         ).job_id
 
     def submit(self, job_type: str, params: dict[str, Any], **options: Any) -> Submitted:
@@ -151,12 +164,17 @@ class JobController:
         process_at: float | datetime | None = None,
         max_retry: int | None = None,
         timeout: float | None = None,
+        unique_for: float | None = None,
+        deadline: float | datetime | None = None,
+        retention: float | None = None,
     ) -> list[str]:
         """Enqueue many jobs of one queue atomically, in one round trip; return their ids.
 
-        Each entry is `(job_type, params)`, or `(job_type, params, {"idempotency_key": key})`
-        with the same rule as create_job's. Any bad entry or conflicting key: nothing is
-        written."""
+        Each entry is `(job_type, params)`, or `(job_type, params, options)` with options
+        `idempotency_key` and `unique_for` (which wins over the call's `unique_for=`), with
+        create_job's rules. Any bad entry or conflicting key: nothing is written. When unique
+        entries are duplicates of unfinished jobs, nothing is written either: DuplicateJob
+        lists them in `duplicates` as (entry index, existing job id)."""
         submitted = self.client.create(
             jobs,
             queue=queue,
@@ -164,6 +182,9 @@ class JobController:
             process_at=process_at,
             max_retry=max_retry,
             timeout=timeout,
+            unique_for=unique_for,
+            deadline=deadline,
+            retention=retention,
         )
         return [s.job_id for s in submitted]
 

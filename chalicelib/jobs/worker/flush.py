@@ -8,6 +8,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import replace
 
 from ..config import Settings
 from ..model import JobsUnavailable
@@ -94,9 +95,9 @@ class Flusher:
         while True:
             now = self.clock()
             try:
-                return self.store.finish(
-                    queue, [o for _, o in items], now, self.settings.retention, day_of(now)
-                )
+                # a unique job's lock is named here: the script may touch only keys in KEYS
+                outcomes = [replace(o, unique=j.job.unique) for j, o in items]
+                return self.store.finish(queue, outcomes, now, self.settings.retention, day_of(now))
             except JobsUnavailable as exc:
                 if time.monotonic() >= give_up_at:
                     log.error("gave up writing %d outcomes: %s", len(items), exc)
