@@ -254,16 +254,24 @@ class Store:
     def dequeue(
         self, queue: str, count: int, now: float, lease_until: float, token: str
     ) -> Dequeued:
+        _, keys, args = self._dequeue_call(queue, count, now, lease_until, token)
+        reply = self._guard(lambda: self._eval("dequeue", keys, args))
+        return _dequeued(reply)
+
+    def _dequeue_call(
+        self, queue: str, count: int, now: float, lease_until: float, token: str
+    ) -> tuple[str, Sequence[str], Sequence[Any]]:
         k = self.keys(queue)
-        reply = self._guard(
-            lambda: self._eval(
-                "dequeue",
-                (k.job, k.pending, k.lease, k.scheduled, k.retry, k.wake),
-                (now, count, lease_until, token),
-            )
-        )
-        due = reply[0]
-        return Dequeued([LeasedJob.decode(raw) for raw in reply[1:]], float(due) if due else None)
+        keys = (k.job, k.pending, k.lease, k.scheduled, k.retry, k.wake)
+        return "dequeue", keys, (now, count, lease_until, token)
+
+    def dequeue_many(
+        self, wants: Sequence[tuple[str, int, str]], now: float, lease_until: float
+    ) -> list[Dequeued]:
+        """Dequeue from several queues in one round trip: per (queue, count, lease token), as
+        dequeue() would. Several queues' batches cost what one does."""
+        calls = [self._dequeue_call(q, n, now, lease_until, token) for q, n, token in wants]
+        return [_dequeued(reply) for reply in self._guard(lambda: self._pipeline_evals(calls))]
 
     def finish(
         self,
@@ -275,6 +283,30 @@ class Store:
     ) -> list[int]:
         """Write outcomes; returns the new state code of each, 0 where the lease was lost.
         A job's own retention (in its record) wins over `retention_s`."""
+        _, keys, args = self._finish_call(queue, outcomes, now, retention_s, day)
+        return [int(c) for c in self._guard(lambda: self._eval("finish", keys, args))]
+
+    def finish_many(
+        self,
+        batches: Sequence[tuple[str, Sequence[AttemptOutcome]]],
+        now: float,
+        retention_s: float,
+        day: str,
+    ) -> list[list[int]]:
+        """finish() for several queues in one round trip (safe to repeat whole: a repeated
+        outcome is answered with the state it already wrote)."""
+        calls = [self._finish_call(q, outcomes, now, retention_s, day) for q, outcomes in batches]
+        replies = self._guard(lambda: self._pipeline_evals(calls))
+        return [[int(c) for c in reply] for reply in replies]
+
+    def _finish_call(
+        self,
+        queue: str,
+        outcomes: Sequence[AttemptOutcome],
+        now: float,
+        retention_s: float,
+        day: str,
+    ) -> tuple[str, Sequence[str], Sequence[Any]]:
         k = self.keys(queue)
         args: list[Any] = [now, retention_s, day]
         keys = [k.job, k.lease, k.completed, k.retry, k.failed, k.stats, k.wake]
@@ -284,7 +316,7 @@ class Store:
                 keys.append(self.unique_key(queue, o.unique))
                 lock = len(keys)
             args += (o.job_id, o.token, o.outcome.value, o.payload, o.retry_at, lock)
-        return [int(c) for c in self._guard(lambda: self._eval("finish", keys, args))]
+        return "finish", keys, args
 
     def extend(
         self,
@@ -427,6 +459,11 @@ class Store:
         """Every heartbeat, by worker id (stale ones included: their last_seen says so)."""
         raw = self._guard(lambda: self.client.hgetall(self.workers_key))
         return {_text(k): _text(v) for k, v in raw.items()}
+
+
+def _dequeued(reply: list) -> Dequeued:
+    due = reply[0]
+    return Dequeued([LeasedJob.decode(raw) for raw in reply[1:]], float(due) if due else None)
 
 
 def _text(value: str | bytes) -> str:

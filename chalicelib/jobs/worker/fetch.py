@@ -7,12 +7,14 @@ import logging
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Sequence
 
 from ..config import Settings
 from ..model import JobsUnavailable
 from ..store import Store
 from .inflight import Held, InFlight
+from .priority import QueuePicker, interleave
 
 log = logging.getLogger("chalicelib.jobs.worker")
 
@@ -57,6 +59,7 @@ class Fetcher:
         #: dequeues whose reply was lost: (queue, token, lease expiry, releases left, monotonic
         #: time of the next release)
         self.unconfirmed: list[tuple[str, str, float, int, float]] = []
+        self.picker = QueuePicker(settings.queues, settings.weights)
 
     def fetch_once(self, should_stop: ShouldStop, deadline: float | None) -> None:
         """One turn: maintenance if due, then a batch if there is room, else a wait for work."""
@@ -110,34 +113,67 @@ class Fetcher:
             return 0
 
     def _dequeue(self, room: int, should_stop: ShouldStop) -> bool:
-        """Take up to `room` jobs across the queues, in order; True when any were taken."""
-        taken = 0
+        """Take up to `room` jobs: across the queues by weight, or strictly in their order
+        (`strict_priority`); True when any were taken."""
         due: list[float] = []
         with self.dequeuing:
             if should_stop():
                 return False
-            for queue in self.settings.queues:
-                want = min(room - taken, BATCH_MAX)
-                if want <= 0:
-                    break
-                token = uuid.uuid4().hex
-                now = self.clock()
-                lease_until = now + self.settings.lease
-                try:
-                    batch = self.store.dequeue(queue, want, now, lease_until, token)
-                except JobsUnavailable:
-                    # The call may still run on the server (a stalled Redis runs it when it
-                    # wakes up): release what it took once Redis answers again.
-                    self.unconfirmed.append((queue, token, lease_until, RELEASES, 0.0))
-                    raise
-                if batch.next_due is not None:
-                    due.append(batch.next_due)
-                held = [Held(job, queue, token) for job in batch.jobs]
-                self.inflight.add(held)
-                self.submit(held)
-                taken += len(held)
+            if self.settings.strict_priority or len(self.settings.queues) == 1:
+                held = self._take_in_order(self.settings.queues, room, due)
+            else:
+                held = self._take_weighted(room, due)
+            self.inflight.add(held)
+            self.submit(held)
         self.next_due = min(due) if due else None
-        return taken > 0
+        return bool(held)
+
+    def _take_in_order(self, queues: Sequence[str], room: int, due: list[float]) -> list[Held]:
+        """Up to `room` jobs, from each queue only when those before it had too few."""
+        held: list[Held] = []
+        for queue in queues:
+            want = min(room - len(held), BATCH_MAX)
+            if want <= 0:
+                break
+            token = uuid.uuid4().hex
+            now = self.clock()
+            lease_until = now + self.settings.lease
+            try:
+                batch = self.store.dequeue(queue, want, now, lease_until, token)
+            except JobsUnavailable:
+                # The call may still run on the server (a stalled Redis runs it when it
+                # wakes up): release what it took once Redis answers again.
+                self.unconfirmed.append((queue, token, lease_until, RELEASES, 0.0))
+                raise
+            if batch.next_due is not None:
+                due.append(batch.next_due)
+            held += [Held(job, queue, token) for job in batch.jobs]
+        return held
+
+    def _take_weighted(self, room: int, due: list[float]) -> list[Held]:
+        """Up to `room` jobs, each queue's share by its weight, in one round trip; a queue
+        that had too few leaves its share to the others (heaviest first), in one more."""
+        plan = self.picker.plan(min(room, BATCH_MAX))
+        now = self.clock()
+        lease_until = now + self.settings.lease
+        wants = [(queue, n, uuid.uuid4().hex) for queue, n in Counter(plan).items()]
+        try:
+            batches = self.store.dequeue_many(wants, now, lease_until)
+        except JobsUnavailable:
+            self.unconfirmed += [(q, token, lease_until, RELEASES, 0.0) for q, _, token in wants]
+            raise
+        taken: dict[str, list[Held]] = {}
+        for (queue, _, token), batch in zip(wants, batches, strict=True):
+            if batch.next_due is not None:
+                due.append(batch.next_due)
+            taken[queue] = [Held(job, queue, token) for job in batch.jobs]
+        short = len(plan) - sum(len(jobs) for jobs in taken.values())
+        full = [q for q, n, _ in wants if len(taken[q]) == n]
+        extra: list[Held] = []
+        if short > 0 and full:
+            full.sort(key=self.picker.weights.__getitem__, reverse=True)
+            extra = self._take_in_order(full, short, due)
+        return interleave(plan, taken, extra)
 
     def release_unconfirmed(self) -> None:
         """Put back the jobs of dequeues whose reply was lost. Each is released RELEASES times,

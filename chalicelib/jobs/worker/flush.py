@@ -82,30 +82,42 @@ class Flusher:
         by_queue: dict[str, Batch] = defaultdict(list)
         for job, outcome in batch:
             by_queue[job.queue].append((job, outcome))
-        for queue, items in by_queue.items():
-            codes = self._write_queue(queue, items, give_up_at)
-            for (job, _), code in zip(items, codes or [], strict=True):
-                if code == 0:
+        written = self._write_queues(by_queue, give_up_at)
+        for index, items in enumerate(by_queue.values()):
+            codes = None if written is None else written[index]
+            for (job, _), code in zip(items, codes or [0] * len(items), strict=True):
+                if codes is not None and code == 0:
                     log.warning("outcome of %s dropped: its lease was lost", job.job_id)
             self.inflight.written_out(items, codes)
 
-    def _write_queue(self, queue: str, items: Batch, give_up_at: float) -> list[int] | None:
-        """The finish script's codes, or None when Redis never confirmed the write. A write is
-        safe to repeat: the script answers an outcome it already wrote with the same code."""
+    def _write_queues(
+        self, by_queue: dict[str, Batch], give_up_at: float
+    ) -> list[list[int]] | None:
+        """The finish script's codes per queue (all queues in one round trip), or None when
+        Redis never confirmed the write. A write is safe to repeat: the script answers an
+        outcome it already wrote with the same code."""
+        count = sum(len(items) for items in by_queue.values())
+        # a unique job's lock is named here: the script may touch only keys in KEYS
+        batches = [
+            (queue, [replace(o, unique=j.job.unique) for j, o in items])
+            for queue, items in by_queue.items()
+        ]
         while True:
             now = self.clock()
             try:
-                # a unique job's lock is named here: the script may touch only keys in KEYS
-                outcomes = [replace(o, unique=j.job.unique) for j, o in items]
-                return self.store.finish(queue, outcomes, now, self.settings.retention, day_of(now))
+                retention_s = self.settings.retention
+                if len(batches) == 1:
+                    queue, outcomes = batches[0]
+                    return [self.store.finish(queue, outcomes, now, retention_s, day_of(now))]
+                return self.store.finish_many(batches, now, retention_s, day_of(now))
             except JobsUnavailable as exc:
                 if time.monotonic() >= give_up_at:
-                    log.error("gave up writing %d outcomes: %s", len(items), exc)
+                    log.error("gave up writing %d outcomes: %s", count, exc)
                     return None
-                log.warning("cannot write %d outcomes yet: %s", len(items), exc)
+                log.warning("cannot write %d outcomes yet: %s", count, exc)
                 time.sleep(WRITE_RETRY_S)
             except Exception:
                 # A bug, not an outage: retrying cannot help. The jobs are let go and their
                 # leases expire, so they run again.
-                log.exception("cannot write %d outcomes; lease recovery reruns them", len(items))
+                log.exception("cannot write %d outcomes; lease recovery reruns them", count)
                 return None
