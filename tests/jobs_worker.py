@@ -1,4 +1,5 @@
-"""A worker process for the jobs tests: `python -m tests.jobs_worker REDIS_URL [--lease S]`.
+"""A worker process for the jobs tests: `python -m tests.jobs_worker REDIS_URL [--lease S]
+[--every S]`.
 
 Its handlers leave traces in Redis (outside the jobs keys) so a test can count how often each job
 really ran. It prints "ready" once it works, and stops cleanly on SIGTERM.
@@ -49,9 +50,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("redis_url")
     parser.add_argument("--lease", type=float, default=30.0)
     parser.add_argument("--concurrency", type=int, default=10)
+    parser.add_argument("--every", type=float, help="also run a periodic test:count this often")
     args = parser.parse_args(argv)
     controller = JobController(args.redis_url, lease=args.lease, concurrency=args.concurrency)
     register(controller, args.redis_url)
+    if args.every:
+        controller.add_periodic("test:count", {"n": "tick"}, every=args.every, name="tick")
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     controller.start()

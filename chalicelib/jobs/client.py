@@ -121,7 +121,7 @@ class JobClient:
             if unique_for_s is not None:
                 extra["unique"] = fingerprint
             record = new_record(
-                job_id, self._check_type(job_type), queue, params_json, now=now, run_at=run_at,
+                job_id, self.check_type(job_type), queue, params_json, now=now, run_at=run_at,
                 max_retry=retries, timeout_s=timeout_s, extra=extra,
             )  # fmt: skip
             batch.add(NewJob(job_id, record, run_at), key, fingerprint, unique_for_s)
@@ -150,7 +150,7 @@ class JobClient:
             unconfirmed.may_have_written = True
             raise unconfirmed from exc
 
-    def _check_type(self, job_type: object) -> str:
+    def check_type(self, job_type: object) -> str:
         if not isinstance(job_type, str) or job_type not in self.handlers:
             known = ", ".join(sorted(self.handlers)) or "none registered"
             raise UnknownJobType(f"unknown job type {job_type!r} (known: {known})")

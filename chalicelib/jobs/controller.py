@@ -7,6 +7,7 @@ and starts and stops the worker.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -18,7 +19,8 @@ from .attempt import Handler
 from .client import MAX_JOBS_PER_CALL, JobClient, JobEntry, KickCallback, Submitted
 from .config import Settings, make_client, settings_from_env
 from .model import InvalidJob, JobStatus, QueueStats
-from .store import Store
+from .periodic import PeriodicEntry, periodic_entry
+from .store import PeriodicRegistry, Store
 from .worker import MAINTENANCE_INTERVAL_S, Worker
 
 log = logging.getLogger("chalicelib.jobs")
@@ -40,6 +42,7 @@ class JobController:
         self.settings = Settings(redis_url=redis_url, **options)
         self.clock = clock
         self._handlers: dict[str, Handler] = {}
+        self._periodic: dict[str, PeriodicEntry] = {}
         self._started = False
         self._stop = threading.Event()
         self._store: Store | None = None
@@ -80,7 +83,9 @@ class JobController:
                     self.settings, blocking_wait_s=MAINTENANCE_INTERVAL_S, retry=False
                 )
                 store = Store(client, self.settings.key_prefix, blocking)
-                self._worker = Worker(store, self._handlers, self.settings, self.clock)
+                self._worker = Worker(
+                    store, self._handlers, self.settings, self.clock, self._periodic
+                )
             return self._worker
 
     @property
@@ -206,6 +211,42 @@ class JobController:
     def ping(self) -> None:
         """Return when Redis answers; raise JobsUnavailable when it does not."""
         self.store.ping()
+
+    # -- periodic jobs -------------------------------------------------------------------------
+
+    def add_periodic(
+        self,
+        job_type: str,
+        params: dict[str, Any],
+        *,
+        every: float | None = None,
+        cron: str | None = None,
+        queue: str = "default",
+        name: str | None = None,
+    ) -> None:
+        """Enqueue a job of `job_type` with `params` every `every` seconds (ticks at multiples
+        of it since the epoch) or at the times of a 5-field `cron` expression (UTC), exactly
+        once per tick however many workers and drains run. Only the latest missed tick is
+        enqueued when nothing ran for a while. `name` (default: the job type) identifies the
+        entry. Raises InvalidJob naming a bad option, UnknownJobType for an unknown type. After
+        start() this has no effect (it logs why)."""
+        if self._started:
+            log.warning("add_periodic(%r) after start() has no effect", job_type)
+            return
+        self.client.check_type(job_type)
+        entry = periodic_entry(
+            job_type, params, every=every, cron=cron, queue=queue, name=name,
+            max_params_bytes=self.settings.max_params_bytes,
+        )  # fmt: skip
+        if entry.name in self._periodic:
+            raise InvalidJob(f"a periodic job named {entry.name!r} exists already: give a name=")
+        self._periodic[entry.name] = entry
+
+    def periodic_info(self) -> list[dict[str, Any]]:
+        """Every periodic job the workers run, as they last published it: name, type, queue,
+        schedule, last_tick and next_run_at (Unix seconds), updated_at. One round trip."""
+        infos = PeriodicRegistry(self.store).read()
+        return [json.loads(infos[name]) for name in sorted(infos)]
 
     # -- run -----------------------------------------------------------------------------------
 

@@ -461,6 +461,23 @@ class Store:
         return {_text(k): _text(v) for k, v in raw.items()}
 
 
+class PeriodicRegistry:
+    """`jobs:periodic`, HASH name -> JSON of each periodic job's schedule, last tick and next
+    run, as the workers last enqueued it (plain commands only: it belongs to no queue)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.key = f"{store.prefix}:periodic"
+
+    def publish(self, infos: dict[str, str]) -> None:
+        mapping: dict[Any, Any] = dict(infos)
+        self.store._guard(lambda: self.store.client.hset(self.key, mapping=mapping))  # noqa: SLF001
+
+    def read(self) -> dict[str, str]:
+        raw = self.store._guard(lambda: self.store.client.hgetall(self.key))  # noqa: SLF001
+        return {_text(k): _text(v) for k, v in raw.items()}
+
+
 def _dequeued(reply: list) -> Dequeued:
     due = reply[0]
     return Dequeued([LeasedJob.decode(raw) for raw in reply[1:]], float(due) if due else None)

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 
 from ..config import Settings
 from ..model import JobsUnavailable
+from ..periodic import Scheduler
 from ..store import Store
 from .inflight import Held, InFlight
 from .priority import QueuePicker, interleave
@@ -45,8 +46,12 @@ class Fetcher:
         submit: Callable[[Sequence[Held]], None],
         settings: Settings,
         clock: Callable[[], float],
+        scheduler: Scheduler | None = None,
     ) -> None:
         self.store = store
+        self.scheduler = scheduler
+        #: when the next periodic tick falls due (0: look now)
+        self.next_tick = 0.0
         self.inflight = inflight
         self.submit = submit
         self.settings = settings
@@ -68,6 +73,9 @@ class Fetcher:
         now = self.clock()
         if now >= self.next_maintenance or (self.next_due is not None and now >= self.next_due):
             self.maintain(now)
+        if self.scheduler is not None and now >= self.next_tick:
+            self.scheduler.run(now)
+            self.next_tick = self.scheduler.next_at(now) or now + MAINTENANCE_INTERVAL_S
         room = self._wait_for_room(should_stop, deadline)
         if room <= 0:
             return
@@ -76,6 +84,8 @@ class Fetcher:
         wait_s = self.next_maintenance - self.clock()
         if self.next_due is not None:
             wait_s = min(wait_s, self.next_due - self.clock())
+        if self.scheduler is not None:
+            wait_s = min(wait_s, self.next_tick - self.clock())
         if deadline is not None:
             wait_s = min(wait_s, deadline - time.monotonic())
         if wait_s > 0 and not should_stop():
