@@ -1,6 +1,7 @@
 """A worker process for the jobs tests: `python -m tests.jobs_worker REDIS_URL [options]`.
 
-Its handlers leave traces in Redis (outside the jobs keys) so a test can count how often each job
+With `--every S` it also runs a periodic `test:count` job every S seconds. Its handlers leave
+traces in Redis (outside the jobs keys) so a test can count how often each job
 really ran: by default in the queue's Redis, or with `--traces-url` in a Redis of their own, which
 survives a fault of the queue's. Every handler start adds 1 to `test:starts` and every handler end
 adds 1 to `test:ends` (fields: the job's params["n"]), and an end also records the run's span. It
@@ -123,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=None)
     parser.add_argument("--backoff", type=float, default=None)
     parser.add_argument("--isolation", choices=("thread", "process"), default=None)
+    parser.add_argument("--every", type=float, help="also run a periodic test:count this often")
     args = parser.parse_args(argv)
     options: dict[str, Any] = {"lease": args.lease, "concurrency": args.concurrency}
     for name in ("max_retry", "timeout", "backoff", "isolation"):
@@ -130,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
             options[name] = getattr(args, name)
     controller = JobController(args.redis_url, **options)
     register(controller, args.redis_url, args.traces_url)
+    if args.every:
+        controller.add_periodic("test:count", {"n": "tick"}, every=args.every, name="tick")
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     controller.start()

@@ -72,3 +72,28 @@ def test_a_drain_costs_at_most_a_tenth_of_a_round_trip_per_job(
         processed += c.drain(0.5)
     spent = round_trips.count - before
     assert spent <= 2000 * 0.1, f"{spent} round trips for 2,000 jobs"
+
+
+def test_a_weighted_drain_over_three_queues_costs_at_most_a_fiftieth_per_job(
+    any_redis_url: str, round_trips: RoundTrips
+) -> None:
+    """Each batch takes every queue's share in one round trip, and each flush writes every
+    queue's outcomes in one. On a cluster, whose queues sit on three nodes, a pipeline is a
+    send to each node, and each node's connections are set up as they are first used: there
+    the bound is the single-queue drain's."""
+    c = JobController(any_redis_url, queues={"critical": 6, "default": 3, "low": 1})
+    c.add_handler("test:ok", lambda p: JobResult(True, res=p["n"]))
+    # the worker connects and loads its scripts, and its flush thread connects: once per
+    # process, not per job
+    c.create_jobs([("test:ok", {"n": n}) for n in range(3)], queue="low")
+    while c.drain(0.1) == 0:
+        pass
+    for queue in ("critical", "default", "low"):
+        c.create_jobs([("test:ok", {"n": n}) for n in range(2000)], queue=queue)
+    before = round_trips.count
+    processed = 0
+    while processed < 6000:
+        processed += c.drain(0.5)
+    spent = round_trips.count - before
+    per_job = 0.1 if "cluster=true" in any_redis_url else 0.02
+    assert spent <= 6000 * per_job, f"{spent} round trips for 6,000 jobs"

@@ -5,6 +5,7 @@ Nothing outside this package knows a Redis key or script; see store.py for the l
 
 from .controller import JobController
 from .model import (
+    DuplicateJob,
     IdempotencyConflict,
     InvalidJob,
     InvalidJobId,
@@ -17,10 +18,12 @@ from .model import (
     JobStoreFull,
     JobsUnavailable,
     QueueStats,
+    SkipRetry,
     UnknownJobType,
 )
 
 __all__ = [
+    "DuplicateJob",
     "IdempotencyConflict",
     "InvalidJob",
     "InvalidJobId",
@@ -34,5 +37,6 @@ __all__ = [
     "JobsUnavailable",
     "JobStoreFull",
     "QueueStats",
+    "SkipRetry",
     "UnknownJobType",
 ]

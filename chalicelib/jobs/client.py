@@ -9,17 +9,15 @@ import contextlib
 import hashlib
 import json
 import logging
-import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from .attempt import Handler
 from .config import Settings
+from .create_batch import CreateBatch, Submitted
 from .model import (
-    IdempotencyConflict,
     InvalidJob,
     JobNotFound,
     JobStatus,
@@ -30,24 +28,17 @@ from .model import (
     new_job_id,
     parse_job_id,
 )
+from .options import is_number, job_options, positive_seconds
 from .record import compact_json, decode_status, new_record
 from .store import Enqueued, NewJob, Store
 
 log = logging.getLogger("chalicelib.jobs")
 
 KickCallback = Callable[[str], None]
-#: (job_type, params) or (job_type, params, {"idempotency_key": key})
+#: (job_type, params) or (job_type, params, {"idempotency_key": key, "unique_for": seconds})
+ENTRY_OPTIONS = frozenset({"idempotency_key", "unique_for"})
 JobEntry = tuple[str, dict[str, Any]] | tuple[str, dict[str, Any], Mapping[str, Any]]
 IDEMPOTENCY_KEY = re.compile(r"[\x20-\x7e]{1,255}")
-
-
-@dataclass(frozen=True)
-class Submitted:
-    """A job as create() left it: its id, and whether an earlier create with the same
-    idempotency key had already made it (nothing was written this time)."""
-
-    job_id: str
-    replayed: bool = False
 
 
 #: create_jobs enqueues atomically in one script call: this bounds how long it holds Redis
@@ -92,19 +83,24 @@ class JobClient:
         max_retry: int | None = None,
         timeout: float | None = None,
         idempotency_key: str | None = None,
+        unique_for: float | None = None,
+        deadline: float | datetime | None = None,
+        retention: float | None = None,
     ) -> list[Submitted]:
         """Enqueue jobs of one queue atomically, in one round trip.
 
-        Each entry is `(job_type, params)` or `(job_type, params, {"idempotency_key": key})`;
-        `idempotency_key` applies to a single entry. A job whose key is already held (in this
+        Each entry is `(job_type, params)` or `(job_type, params, options)`, options holding
+        `idempotency_key` and `unique_for`; `idempotency_key=` applies to a single entry,
+        `unique_for=` to every entry without its own. A job whose key is already held (in this
         queue, for the result retention) by a job of the same type and params is not written
         again: its entry answers that job's id, with `replayed` set. Writes nothing and raises
-        IdempotencyConflict when a key is held by a job with other params; UnknownJobType or
-        InvalidJob for bad input; JobStoreFull when Redis is out of memory. JobsUnavailable
+        IdempotencyConflict when a key is held by a job with other params; DuplicateJob when a
+        unique job's lock is held (its `duplicates` name every refused entry); UnknownJobType
+        or InvalidJob for bad input; JobStoreFull when Redis is out of memory. JobsUnavailable
         means Redis did not confirm the write: the jobs may exist, and a retry with the same
         idempotency keys finds them instead of creating them twice."""
         check_queue_name(queue)
-        entries = [_entry(job, idempotency_key) for job in jobs]
+        entries = [_entry(job, idempotency_key, unique_for) for job in jobs]
         if idempotency_key is not None and len(entries) != 1:
             raise InvalidJob("idempotency_key= applies to one job; give each entry its own key")
         if len(entries) > MAX_JOBS_PER_CALL:
@@ -114,52 +110,30 @@ class JobClient:
             )
         now = self.clock()
         run_at = run_at_of(now, process_in, process_at)
-        retries = self._check_max_retry(max_retry)
-        timeout_s = self._check_timeout(timeout)
-        new_jobs: list[NewJob] = []
-        #: per entry, the index of the job in new_jobs that answers for it (a key given twice
-        #: in one call makes one job)
-        answered_by: list[int] = []
-        sent_for_key: dict[str, int] = {}
-        for job_type, params, key in entries:
+        options = job_options(now, run_at, deadline=deadline, retention=retention)
+        retries, timeout_s = self._check_max_retry(max_retry), self._check_timeout(timeout)
+        batch = CreateBatch()
+        for job_type, params, key, unique_for_s in entries:
             job_id = new_job_id(queue)
             params_json = encode_params(params, self.settings.max_params_bytes)
-            record = new_record(
-                job_id, self._check_type(job_type), queue, params_json,
-                now=now, run_at=run_at, max_retry=retries, timeout_s=timeout_s,
-            )  # fmt: skip
-            if key is None:
-                answered_by.append(len(new_jobs))
-                new_jobs.append(NewJob(job_id, record, run_at))
-                continue
+            extra = options.record_fields()
             fingerprint = fingerprint_of(job_type, params)
-            if key in sent_for_key:
-                first = new_jobs[sent_for_key[key]]
-                if first.fingerprint != fingerprint:
-                    raise IdempotencyConflict(_conflict_text(key), first.job_id)
-                answered_by.append(sent_for_key[key])
-                continue
-            sent_for_key[key] = len(new_jobs)
-            answered_by.append(len(new_jobs))
-            new_jobs.append(NewJob(job_id, record, run_at, hash_key(key), fingerprint))
-        if not new_jobs:
+            if unique_for_s is not None:
+                extra["unique"] = fingerprint
+            record = new_record(
+                job_id, self.check_type(job_type), queue, params_json, now=now, run_at=run_at,
+                max_retry=retries, timeout_s=timeout_s, extra=extra,
+            )  # fmt: skip
+            batch.add(NewJob(job_id, record, run_at), key, fingerprint, unique_for_s)
+        if not batch.jobs:
             return []
-        ttl_ms = int((self.settings.retention + max(0.0, run_at - now)) * 1000)
-        stored = self._enqueue(queue, new_jobs, ttl_ms, bool(sent_for_key))
-        if stored.conflict is not None:
-            index, holder = stored.conflict
-            key = next(k for k, i in sent_for_key.items() if i == index)
-            raise IdempotencyConflict(_conflict_text(key), holder)
+        retention_s = options.retention_s or self.settings.retention
+        ttl_ms = int((retention_s + max(0.0, run_at - now)) * 1000)
+        stored = self._enqueue(queue, batch.jobs, ttl_ms, bool(batch.sent_for_key))
+        batch.raise_refusal(stored)
         if stored.kick:
             self._call_kick(queue)
-        submitted: list[Submitted] = []
-        answered: set[int] = set()
-        for sent in answered_by:
-            answer = stored.answers[sent]
-            replayed = bool(answer) or sent in answered
-            answered.add(sent)
-            submitted.append(Submitted(answer or new_jobs[sent].job_id, replayed))
-        return submitted
+        return batch.submitted(stored)
 
     def _enqueue(self, queue: str, jobs: list[NewJob], ttl_ms: int, keyed: bool) -> Enqueued:
         try:
@@ -176,7 +150,7 @@ class JobClient:
             unconfirmed.may_have_written = True
             raise unconfirmed from exc
 
-    def _check_type(self, job_type: object) -> str:
+    def check_type(self, job_type: object) -> str:
         if not isinstance(job_type, str) or job_type not in self.handlers:
             known = ", ".join(sorted(self.handlers)) or "none registered"
             raise UnknownJobType(f"unknown job type {job_type!r} (known: {known})")
@@ -241,14 +215,6 @@ def run_at_of(now: float, process_in: float | None, process_at: float | datetime
     return now + float(process_in) if process_in > 0 else 0.0
 
 
-def is_number(value: object) -> bool:
-    return (
-        isinstance(value, (int, float))
-        and not isinstance(value, bool)
-        and math.isfinite(float(value))
-    )
-
-
 def encode_params(params: object, max_bytes: int) -> str:
     """Params as compact JSON, or InvalidJob: they must be a JSON object, without NaN, of at
     most `max_bytes`."""
@@ -273,31 +239,27 @@ def check_idempotency_key(key: object) -> str:
     return key
 
 
-def hash_key(key: str) -> str:
-    """The key as it appears in Redis: hashed, so any characters and length stay harmless."""
-    return hashlib.sha256(key.encode()).hexdigest()[:40]
-
-
 def fingerprint_of(job_type: str, params: dict[str, Any]) -> str:
     """What makes two creates the same job: its type and its params, in canonical JSON."""
     canonical = json.dumps([job_type, params], sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
 
-def _entry(job: JobEntry, key: str | None) -> tuple[str, dict[str, Any], str | None]:
-    """(job_type, params, idempotency key or None) of one entry of create()."""
+def _entry(
+    job: JobEntry, key: str | None, unique_for: object
+) -> tuple[str, dict[str, Any], str | None, float | None]:
+    """(job_type, params, idempotency key or None, unique_for seconds or None) of one entry."""
     if not isinstance(job, (tuple, list)) or len(job) not in (2, 3):
         raise InvalidJob("each job is (job_type, params) or (job_type, params, options)")
     if len(job) == 3:
         options = job[2]
-        if not isinstance(options, Mapping) or set(options) - {"idempotency_key"}:
-            raise InvalidJob("a job's options may hold only idempotency_key")
+        if not isinstance(options, Mapping) or set(options) - ENTRY_OPTIONS:
+            raise InvalidJob("a job's options may hold only idempotency_key and unique_for")
         key = options.get("idempotency_key", key)
-    return job[0], job[1], None if key is None else check_idempotency_key(key)
-
-
-def _conflict_text(key: str) -> str:
+        unique_for = options.get("unique_for", unique_for)
     return (
-        f"idempotency key {key[:100]!r} is already used by a job with other params: "
-        "use a new key for new work"
+        job[0],
+        job[1],
+        None if key is None else check_idempotency_key(key),
+        None if unique_for is None else positive_seconds("unique_for", unique_for),
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -19,6 +19,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError, RedisClusterException, RedisError
 from redis.retry import Retry
 
+from .attempt import RetryDelay
 from .model import QUEUE_NAME, InvalidSettings, JobsUnavailable
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -40,6 +41,7 @@ class Settings:
     cluster: bool | None = None
     retention: float = 86400.0
     concurrency: int = 10
+    #: queue names (equal weights), or a mapping name -> weight, e.g. {"critical": 6, "low": 1}
     queues: tuple[str, ...] = ("default",)
     key_prefix: str = "jobs"
     max_retry: int = 3
@@ -56,10 +58,19 @@ class Settings:
     #: a result larger than this (JSON bytes) fails its job; params larger are refused
     max_result_bytes: int = 1024 * 1024
     max_params_bytes: int = 256 * 1024
+    #: seconds before the next try, from (tries already retried, error text); None: backoff
+    #: * 2**retried with jitter (x0.75-1.25), capped at backoff_max (attempt.backoff_s)
+    retry_delay: RetryDelay | None = field(default=None, repr=False)
+    #: per queue, in the order of `queues`, its share of the jobs taken (from `queues` when it
+    #: is a mapping; else 1 each)
+    weights: tuple[int, ...] = ()
+    #: take from a queue only when every queue before it is empty (weights are then ignored)
+    strict_priority: bool = False
 
     def __post_init__(self) -> None:
-        queues = (self.queues,) if isinstance(self.queues, str) else tuple(self.queues)
+        queues, weights = queues_and_weights(self.queues, self.weights)
         object.__setattr__(self, "queues", queues)
+        object.__setattr__(self, "weights", weights)
         for queue in queues:
             if not isinstance(queue, str) or not QUEUE_NAME.fullmatch(queue):
                 raise InvalidSettings(f"queue name must match [A-Za-z0-9_-]{{1,64}}, got {queue!r}")
@@ -76,6 +87,39 @@ class Settings:
             raise InvalidSettings(f"isolation must be one of {', '.join(ISOLATIONS)}")
         if self.max_result_bytes < 1 or self.max_params_bytes < 1:
             raise InvalidSettings("max_result_bytes and max_params_bytes must be at least 1")
+        if self.retry_delay is not None and not callable(self.retry_delay):
+            raise InvalidSettings("retry_delay must be a callable (retried, error) -> seconds")
+
+
+def queues_and_weights(
+    queues: str | Sequence[str] | Mapping[str, int], weights: Sequence[int]
+) -> tuple[tuple[str, ...], tuple[int, ...]]:
+    """Queue names and their weights, from names (weights given apart, else 1 each) or a
+    mapping name -> weight. Raises InvalidSettings for a weight that is not an integer >= 1."""
+    if isinstance(queues, Mapping):
+        names, weights = tuple(queues), tuple(queues.values())
+    else:
+        names = (queues,) if isinstance(queues, str) else tuple(queues)
+        weights = tuple(weights) or (1,) * len(names)
+    if len(weights) != len(names):
+        raise InvalidSettings(f"{len(weights)} weights for {len(names)} queues")
+    for name, weight in zip(names, weights, strict=True):
+        if isinstance(weight, bool) or not isinstance(weight, int) or weight < 1:
+            raise InvalidSettings(f"the weight of queue {name!r} must be an integer >= 1")
+    return names, weights
+
+
+def parse_queues(value: str) -> tuple[str, ...] | dict[str, int]:
+    """JOBS_QUEUES: `a,b` (equal weights) or `critical:6,default:3,low:1` (a name without a
+    weight weighs 1). ValueError for a weight that is not an integer."""
+    parts = [p.strip() for p in value.split(",") if p.strip()]
+    if not any(":" in p for p in parts):
+        return tuple(parts)
+    weighted: dict[str, int] = {}
+    for part in parts:
+        name, _, weight = part.partition(":")
+        weighted[name.strip()] = int(weight) if weight.strip() else 1
+    return weighted
 
 
 #: environment variable -> (setting, parser); see the README's configuration table
@@ -83,7 +127,8 @@ ENVIRONMENT: dict[str, tuple[str, Callable[[str], Any]]] = {
     "JOBS_REDIS_URL": ("redis_url", str),
     "JOBS_REDIS_CLUSTER": ("cluster", lambda v: v.strip().lower() in TRUE_WORDS),
     "JOBS_REDIS_SECRET_ID": ("secret_id", str),
-    "JOBS_QUEUES": ("queues", lambda v: tuple(q.strip() for q in v.split(",") if q.strip())),
+    "JOBS_QUEUES": ("queues", parse_queues),
+    "JOBS_STRICT_PRIORITY": ("strict_priority", lambda v: v.strip().lower() in TRUE_WORDS),
     "JOBS_CONCURRENCY": ("concurrency", int),
     "JOBS_RETENTION_S": ("retention", float),
     "JOBS_KEY_PREFIX": ("key_prefix", str),

@@ -7,6 +7,7 @@ and starts and stops the worker.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -18,7 +19,8 @@ from .attempt import Handler
 from .client import MAX_JOBS_PER_CALL, JobClient, JobEntry, KickCallback, Submitted
 from .config import Settings, make_client, settings_from_env
 from .model import InvalidJob, JobStatus, QueueStats
-from .store import Store
+from .periodic import PeriodicEntry, periodic_entry
+from .store import PeriodicRegistry, Store
 from .worker import MAINTENANCE_INTERVAL_S, Worker
 
 log = logging.getLogger("chalicelib.jobs")
@@ -40,6 +42,7 @@ class JobController:
         self.settings = Settings(redis_url=redis_url, **options)
         self.clock = clock
         self._handlers: dict[str, Handler] = {}
+        self._periodic: dict[str, PeriodicEntry] = {}
         self._started = False
         self._stop = threading.Event()
         self._store: Store | None = None
@@ -80,7 +83,9 @@ class JobController:
                     self.settings, blocking_wait_s=MAINTENANCE_INTERVAL_S, retry=False
                 )
                 store = Store(client, self.settings.key_prefix, blocking)
-                self._worker = Worker(store, self._handlers, self.settings, self.clock)
+                self._worker = Worker(
+                    store, self._handlers, self.settings, self.clock, self._periodic
+                )
             return self._worker
 
     @property
@@ -116,8 +121,18 @@ class JobController:
         max_retry: int | None = None,
         timeout: float | None = None,
         idempotency_key: str | None = None,
+        unique_for: float | None = None,
+        deadline: float | datetime | None = None,
+        retention: float | None = None,
     ) -> str:
         """Enqueue one job in one round trip; return its id, `<queue>@<uuid4>`.
+
+        `unique_for` (seconds): while a job of this queue, type and params created with it is
+        pending, scheduled, retrying or running, and for at most that long, another raises
+        DuplicateJob (its `job_id` is the existing job's). `deadline` (an aware datetime or
+        Unix seconds): the job is not started after it, and a run still going then fails
+        ("deadline exceeded"). `retention` (seconds): how long its result is kept, instead
+        of the controller's.
 
         With an `idempotency_key` (1-255 printable ASCII), a job created earlier with the same
         key, type and params (in this queue, within the result retention) is not created
@@ -135,6 +150,9 @@ class JobController:
             max_retry=max_retry,
             timeout=timeout,
             idempotency_key=idempotency_key,
+            unique_for=unique_for,
+            deadline=deadline,
+            retention=retention,
         ).job_id
 
     def submit(self, job_type: str, params: dict[str, Any], **options: Any) -> Submitted:
@@ -151,12 +169,17 @@ class JobController:
         process_at: float | datetime | None = None,
         max_retry: int | None = None,
         timeout: float | None = None,
+        unique_for: float | None = None,
+        deadline: float | datetime | None = None,
+        retention: float | None = None,
     ) -> list[str]:
         """Enqueue many jobs of one queue atomically, in one round trip; return their ids.
 
-        Each entry is `(job_type, params)`, or `(job_type, params, {"idempotency_key": key})`
-        with the same rule as create_job's. Any bad entry or conflicting key: nothing is
-        written."""
+        Each entry is `(job_type, params)`, or `(job_type, params, options)` with options
+        `idempotency_key` and `unique_for` (which wins over the call's `unique_for=`), with
+        create_job's rules. Any bad entry or conflicting key: nothing is written. When unique
+        entries are duplicates of unfinished jobs, nothing is written either: DuplicateJob
+        lists them in `duplicates` as (entry index, existing job id)."""
         submitted = self.client.create(
             jobs,
             queue=queue,
@@ -164,6 +187,9 @@ class JobController:
             process_at=process_at,
             max_retry=max_retry,
             timeout=timeout,
+            unique_for=unique_for,
+            deadline=deadline,
+            retention=retention,
         )
         return [s.job_id for s in submitted]
 
@@ -185,6 +211,42 @@ class JobController:
     def ping(self) -> None:
         """Return when Redis answers; raise JobsUnavailable when it does not."""
         self.store.ping()
+
+    # -- periodic jobs -------------------------------------------------------------------------
+
+    def add_periodic(
+        self,
+        job_type: str,
+        params: dict[str, Any],
+        *,
+        every: float | None = None,
+        cron: str | None = None,
+        queue: str = "default",
+        name: str | None = None,
+    ) -> None:
+        """Enqueue a job of `job_type` with `params` every `every` seconds (ticks at multiples
+        of it since the epoch) or at the times of a 5-field `cron` expression (UTC), exactly
+        once per tick however many workers and drains run. Only the latest missed tick is
+        enqueued when nothing ran for a while. `name` (default: the job type) identifies the
+        entry. Raises InvalidJob naming a bad option, UnknownJobType for an unknown type. After
+        start() this has no effect (it logs why)."""
+        if self._started:
+            log.warning("add_periodic(%r) after start() has no effect", job_type)
+            return
+        self.client.check_type(job_type)
+        entry = periodic_entry(
+            job_type, params, every=every, cron=cron, queue=queue, name=name,
+            max_params_bytes=self.settings.max_params_bytes,
+        )  # fmt: skip
+        if entry.name in self._periodic:
+            raise InvalidJob(f"a periodic job named {entry.name!r} exists already: give a name=")
+        self._periodic[entry.name] = entry
+
+    def periodic_info(self) -> list[dict[str, Any]]:
+        """Every periodic job the workers run, as they last published it: name, type, queue,
+        schedule, last_tick and next_run_at (Unix seconds), updated_at. One round trip."""
+        infos = PeriodicRegistry(self.store).read()
+        return [json.loads(infos[name]) for name in sorted(infos)]
 
     # -- run -----------------------------------------------------------------------------------
 

@@ -28,6 +28,8 @@ SCRIPT_FLAGS = {
     "recover": "allow-oom",
     "trim": "allow-oom",
     "stats": "no-writes",
+    # job options: the unique locks of jobs that recover failed for good
+    "unlock": "allow-oom",
 }
 SCRIPT_NAMES = tuple(SCRIPT_FLAGS)
 LIBRARY = "lib"

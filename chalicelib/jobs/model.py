@@ -108,6 +108,21 @@ class IdempotencyConflict(JobError):
         self.job_id = job_id
 
 
+class SkipRetry(JobError):
+    """Raised by a handler: its job ends FAILED at once, with this message, without retries."""
+
+
+class DuplicateJob(JobError):
+    """A unique job (`unique_for`) of the same queue, type and params is still pending,
+    scheduled, retrying or running. `job_id` is that job's id; `duplicates` lists, for each
+    refused entry of the call, (its index, the id of the job holding its lock)."""
+
+    def __init__(self, message: str, job_id: str, duplicates: list[tuple[int, str]]) -> None:
+        super().__init__(message)
+        self.job_id = job_id
+        self.duplicates = duplicates
+
+
 def check_queue_name(queue: object) -> str:
     """Return the queue name, or raise InvalidJob when it cannot be a queue."""
     if not isinstance(queue, str) or not QUEUE_NAME.fullmatch(queue):

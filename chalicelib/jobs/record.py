@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -54,8 +55,10 @@ def new_record(
     run_at: float,
     max_retry: int,
     timeout_s: float,
+    extra: Mapping[str, Any] | None = None,
 ) -> str:
-    """The encoded record of a job just created: PENDING, or FUTURE when `run_at` is set."""
+    """The encoded record of a job just created: PENDING, or FUTURE when `run_at` is set.
+    `extra` holds the fields of its options (`unique`, `deadline`, `retention`, `tick`...)."""
     record: dict[str, Any] = {
         "id": job_id,
         "type": job_type,
@@ -68,6 +71,7 @@ def new_record(
         "created_at": now,
     }
     record["next_run_at" if run_at else "pending_since"] = run_at or now
+    record.update(extra or {})
     return compact_json(record)
 
 
@@ -84,6 +88,10 @@ class LeasedJob:
     #: times its lease expired before its start was recorded: its worker then records the
     #: start before running it, so that a handler that kills its worker is charged
     recovered: int = 0
+    #: hash naming its unique lock (`unique_for`), released when the job ends for good
+    unique: str = ""
+    #: Unix time past which it is not started and its run fails; None: no deadline
+    deadline: float | None = None
 
     @classmethod
     def decode(cls, raw: str | bytes) -> LeasedJob:
@@ -96,6 +104,8 @@ class LeasedJob:
             retried=int(record.get("retried", 0)),
             timeout_s=float(timeout) if timeout else None,
             recovered=int(record.get("recovered", 0)),
+            unique=record.get("unique", ""),
+            deadline=record.get("deadline"),
         )
 
 

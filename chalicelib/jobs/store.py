@@ -69,6 +69,8 @@ class AttemptOutcome:
     outcome: Outcome
     payload: str
     retry_at: float = 0.0
+    #: hash of the job's unique lock ('' for none): released when the job ends for good
+    unique: str = ""
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,9 @@ class NewJob:
     run_at: float
     idempotency_key: str | None = None
     fingerprint: str = ""
+    #: a unique job's lock (hash of type and params) and how long it is held at most, ms
+    unique: str | None = None
+    unique_ms: int = 0
 
 
 @dataclass(frozen=True)
@@ -92,6 +97,9 @@ class Enqueued:
     #: (index of the job, id holding its key) when a key is held with other params: nothing
     #: was written
     conflict: tuple[int, str] | None = None
+    #: (index of the job, id holding its unique lock) per unique job refused: nothing was
+    #: written
+    duplicates: list[tuple[int, str]] | None = None
 
 
 @dataclass(frozen=True)
@@ -187,6 +195,10 @@ class Store:
     def idempotency_key(self, queue: str, hashed_key: str) -> str:
         return f"{self.prefix}:{{{queue}}}:idem:{hashed_key}"
 
+    def unique_key(self, queue: str, unique: str) -> str:
+        """The lock of a unique job: the id of the job holding it, while it lives."""
+        return f"{self.prefix}:{{{queue}}}:unique:{unique}"
+
     def enqueue(
         self,
         queue: str,
@@ -194,14 +206,20 @@ class Store:
         kick_debounce_ms: int = 0,
         idempotency_ttl_ms: int = 0,
     ) -> Enqueued:
-        """Store jobs atomically, each unless its idempotency key is already held."""
+        """Store jobs atomically, each unless its idempotency key is already held; none when a
+        unique job's lock is held (`Enqueued.duplicates`) or a key conflicts."""
         k = self.keys(queue)
         args: list[Any] = [kick_debounce_ms, idempotency_ttl_ms]
         keys = [k.job, k.pending, k.scheduled, k.wake, k.kick]
         for job in jobs:
-            args += (job.job_id, job.record, job.run_at, job.fingerprint)
+            idem = lock = 0
             if job.idempotency_key is not None:
                 keys.append(self.idempotency_key(queue, job.idempotency_key))
+                idem = len(keys)
+            if job.unique is not None:
+                keys.append(self.unique_key(queue, job.unique))
+                lock = len(keys)
+            args += (job.job_id, job.record, job.run_at, job.fingerprint, idem, lock, job.unique_ms)
         if queue in self._known_queues:
             reply = self._guard(lambda: self._eval("enqueue", keys, args))
         else:
@@ -218,6 +236,9 @@ class Store:
             self._known_queues.add(queue)
         if int(reply[0]) == -1:
             return Enqueued(False, [], (int(reply[1]) - 1, _text(reply[2])))
+        if int(reply[0]) == -2:
+            pairs = zip(reply[1::2], reply[2::2], strict=True)
+            return Enqueued(False, [], duplicates=[(int(i) - 1, _text(h)) for i, h in pairs])
         return Enqueued(bool(int(reply[0])), [_text(a) for a in reply[1:]])
 
     def clear_kick(self, queue: str) -> None:
@@ -233,16 +254,24 @@ class Store:
     def dequeue(
         self, queue: str, count: int, now: float, lease_until: float, token: str
     ) -> Dequeued:
+        _, keys, args = self._dequeue_call(queue, count, now, lease_until, token)
+        reply = self._guard(lambda: self._eval("dequeue", keys, args))
+        return _dequeued(reply)
+
+    def _dequeue_call(
+        self, queue: str, count: int, now: float, lease_until: float, token: str
+    ) -> tuple[str, Sequence[str], Sequence[Any]]:
         k = self.keys(queue)
-        reply = self._guard(
-            lambda: self._eval(
-                "dequeue",
-                (k.job, k.pending, k.lease, k.scheduled, k.retry, k.wake),
-                (now, count, lease_until, token),
-            )
-        )
-        due = reply[0]
-        return Dequeued([LeasedJob.decode(raw) for raw in reply[1:]], float(due) if due else None)
+        keys = (k.job, k.pending, k.lease, k.scheduled, k.retry, k.wake)
+        return "dequeue", keys, (now, count, lease_until, token)
+
+    def dequeue_many(
+        self, wants: Sequence[tuple[str, int, str]], now: float, lease_until: float
+    ) -> list[Dequeued]:
+        """Dequeue from several queues in one round trip: per (queue, count, lease token), as
+        dequeue() would. Several queues' batches cost what one does."""
+        calls = [self._dequeue_call(q, n, now, lease_until, token) for q, n, token in wants]
+        return [_dequeued(reply) for reply in self._guard(lambda: self._pipeline_evals(calls))]
 
     def finish(
         self,
@@ -252,13 +281,42 @@ class Store:
         retention_s: float,
         day: str,
     ) -> list[int]:
-        """Write outcomes; returns the new state code of each, 0 where the lease was lost."""
+        """Write outcomes; returns the new state code of each, 0 where the lease was lost.
+        A job's own retention (in its record) wins over `retention_s`."""
+        _, keys, args = self._finish_call(queue, outcomes, now, retention_s, day)
+        return [int(c) for c in self._guard(lambda: self._eval("finish", keys, args))]
+
+    def finish_many(
+        self,
+        batches: Sequence[tuple[str, Sequence[AttemptOutcome]]],
+        now: float,
+        retention_s: float,
+        day: str,
+    ) -> list[list[int]]:
+        """finish() for several queues in one round trip (safe to repeat whole: a repeated
+        outcome is answered with the state it already wrote)."""
+        calls = [self._finish_call(q, outcomes, now, retention_s, day) for q, outcomes in batches]
+        replies = self._guard(lambda: self._pipeline_evals(calls))
+        return [[int(c) for c in reply] for reply in replies]
+
+    def _finish_call(
+        self,
+        queue: str,
+        outcomes: Sequence[AttemptOutcome],
+        now: float,
+        retention_s: float,
+        day: str,
+    ) -> tuple[str, Sequence[str], Sequence[Any]]:
         k = self.keys(queue)
         args: list[Any] = [now, retention_s, day]
+        keys = [k.job, k.lease, k.completed, k.retry, k.failed, k.stats, k.wake]
         for o in outcomes:
-            args += (o.job_id, o.token, o.outcome.value, o.payload, o.retry_at)
-        keys = (k.job, k.lease, k.completed, k.retry, k.failed, k.stats, k.wake)
-        return [int(c) for c in self._guard(lambda: self._eval("finish", keys, args))]
+            lock = 0
+            if o.unique:
+                keys.append(self.unique_key(queue, o.unique))
+                lock = len(keys)
+            args += (o.job_id, o.token, o.outcome.value, o.payload, o.retry_at, lock)
+        return "finish", keys, args
 
     def extend(
         self,
@@ -331,8 +389,18 @@ class Store:
         while deleted >= MAINTENANCE_BATCH and time.monotonic() < budget_ends:
             deleted = int(self._guard(lambda: self._eval("trim", trim_keys, trim_args)))
             trimmed += deleted
-        charged, returned = (int(n) for n in replies[0])
-        return charged, returned, int(replies[1]), trimmed
+        charged, returned, *ended = replies[0]
+        if ended:
+            self.unlock(
+                queue, [(_text(i), _text(u)) for i, u in zip(ended[::2], ended[1::2], strict=True)]
+            )
+        return int(charged), int(returned), int(replies[1]), trimmed
+
+    def unlock(self, queue: str, jobs: Sequence[tuple[str, str]]) -> int:
+        """Release the unique locks (job id, unique hash) still held by these ended jobs."""
+        keys = [self.unique_key(queue, unique) for _, unique in jobs]
+        ids = [job_id for job_id, _ in jobs]
+        return int(self._guard(lambda: self._eval("unlock", keys, ids)))
 
     def stats(self, queue: str, now: float) -> QueueStats:
         k = self.keys(queue)
@@ -391,6 +459,28 @@ class Store:
         """Every heartbeat, by worker id (stale ones included: their last_seen says so)."""
         raw = self._guard(lambda: self.client.hgetall(self.workers_key))
         return {_text(k): _text(v) for k, v in raw.items()}
+
+
+class PeriodicRegistry:
+    """`jobs:periodic`, HASH name -> JSON of each periodic job's schedule, last tick and next
+    run, as the workers last enqueued it (plain commands only: it belongs to no queue)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.key = f"{store.prefix}:periodic"
+
+    def publish(self, infos: dict[str, str]) -> None:
+        mapping: dict[Any, Any] = dict(infos)
+        self.store._guard(lambda: self.store.client.hset(self.key, mapping=mapping))  # noqa: SLF001
+
+    def read(self) -> dict[str, str]:
+        raw = self.store._guard(lambda: self.store.client.hgetall(self.key))  # noqa: SLF001
+        return {_text(k): _text(v) for k, v in raw.items()}
+
+
+def _dequeued(reply: list) -> Dequeued:
+    due = reply[0]
+    return Dequeued([LeasedJob.decode(raw) for raw in reply[1:]], float(due) if due else None)
 
 
 def _text(value: str | bytes) -> str:

@@ -1,4 +1,5 @@
-"""`python -m local status`: per queue, jobs in each state, counters, and the backlog's age.
+"""`python -m local status`: per queue, jobs in each state, counters, and the backlog's age;
+then the periodic jobs the workers run, with their last tick and next run.
 
 With `--watch` the table is redrawn in place every `--interval` seconds until Ctrl-C.
 """
@@ -11,7 +12,7 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
-from typing import IO
+from typing import IO, Any
 
 from chalicelib.jobs import JobController, JobsUnavailable, QueueStats
 
@@ -20,7 +21,10 @@ from ..parts.redis_choice import redacted
 from ..parts.stack_file import resolve_url
 from ..parts.supervisor import Flag
 
-HELP = "show jobs per queue and state, processed and failed counts, the oldest pending job's age"
+HELP = (
+    "show jobs per queue and state, processed and failed counts, the oldest pending job's age, "
+    "and the periodic jobs' next runs"
+)
 COLUMNS = (
     "QUEUE", "ACTIVE", "PENDING", "FUTURE", "RETRYING", "FAILED", "COMPLETED",
     "PROCESSED", "FAILURES", "OLDEST PENDING",
@@ -73,6 +77,27 @@ def render(stats: Sequence[QueueStats]) -> str:
     return "\n".join(lines)
 
 
+PERIODIC_COLUMNS = ("PERIODIC", "TYPE", "QUEUE", "SCHEDULE", "LAST TICK", "NEXT RUN")
+
+
+def render_periodic(infos: Sequence[dict[str, Any]], now: float) -> str:
+    """The periodic jobs the workers published: schedule, last tick (UTC), and when the next
+    one runs, from now."""
+    rows = [PERIODIC_COLUMNS]
+    for info in infos:
+        last = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(info["last_tick"]))
+        next_in = info["next_run_at"] - now
+        rows.append((
+            info["name"], info["type"], info["queue"], info["schedule"], last,
+            f"in {format_age(next_in)}" if next_in >= 0 else f"{format_age(-next_in)} late",
+        ))  # fmt: skip
+    widths = [max(len(row[i]) for row in rows) for i in range(len(PERIODIC_COLUMNS))]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    )
+
+
 def snapshot(controller: JobController, queues: Sequence[str] | None) -> list[QueueStats]:
     """Stats of the given queues, else of the configured ones and every queue Redis knows."""
     if not queues:
@@ -88,7 +113,11 @@ def frame(controller: JobController, queues: Sequence[str] | None, source: str) 
     url = redacted(controller.settings.redis_url)
     header = f"{url} (from {source}) at {time.strftime('%H:%M:%S')}"
     try:
-        return f"{header}\n\n{render(snapshot(controller, queues))}", True
+        text = f"{header}\n\n{render(snapshot(controller, queues))}"
+        periodic = controller.periodic_info()
+        if periodic:
+            text += "\n\n" + render_periodic(periodic, time.time())
+        return text, True
     except JobsUnavailable as exc:
         return f"{header}\n\nRedis does not answer: {exc}", False
 

@@ -7,16 +7,18 @@
 -- KEYS[6] jobs:{q}:stats      HASH  processed / failed counters, in total and per day
 -- KEYS[7] jobs:{q}:wake       LIST  woken when a retry is scheduled, so idle workers learn when
 --                                    it falls due
--- ARGV[1] now s, ARGV[2] retention s, ARGV[3] day (YYYY-MM-DD)
--- ARGV[4..] per outcome, five values: id, lease token, outcome (OUTCOME.*), payload (result JSON
---           for DONE, error text otherwise), retry_at s (for RETRY and DEFER)
+-- KEYS[8..] jobs:{q}:unique:<hash>  STRING  the unique locks of the outcomes' jobs that have one
+-- ARGV[1] now s, ARGV[2] retention s (a record's own `retention` wins), ARGV[3] day (YYYY-MM-DD)
+-- ARGV[4..] per outcome, six values: id, lease token, outcome (OUTCOME.*), payload (result JSON
+--           for DONE, error text otherwise), retry_at s (for RETRY and DEFER), index in KEYS of
+--           its job's unique lock (0: none), released when the job ends COMPLETED or FAILED
 -- Returns one state code per outcome: the job's new state; the same again when this very
 -- outcome was already written (a call repeated after its reply was lost); 0 when the job is no
 -- longer this lease's (its lease expired and it was recovered), and then nothing was written.
 -- The record keeps the token of the attempt that ended it, which is how a repeat is known.
 local now, retention, day = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
 local codes, processed, failed, retrying = {}, 0, 0, false
-for i = 4, #ARGV, 5 do
+for i = 4, #ARGV, 6 do
   local id, token, outcome, payload = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   local code = 0
   local raw = redis.call('HGET', KEYS[1], id)
@@ -37,7 +39,7 @@ for i = 4, #ARGV, 5 do
       rec.error = nil  -- the errors of earlier attempts stay in rec.errors
       rec.result = payload
       rec.completed_at = now
-      rec.expires_at = now + retention
+      rec.expires_at = now + (rec.retention or retention)
       redis.call('ZADD', KEYS[3], rec.expires_at, id)
     else
       processed = processed + 1
@@ -53,6 +55,10 @@ for i = 4, #ARGV, 5 do
       end
     end
     code = rec.state
+    local lock = tonumber(ARGV[i + 5])
+    if lock > 0 and (code == STATE.COMPLETED or code == STATE.FAILED) then
+      release_unique(KEYS[lock], id)
+    end
     redis.call('HSET', KEYS[1], id, cjson.encode(rec))
   end
   codes[#codes + 1] = code

@@ -43,3 +43,9 @@ local function count(stats_key, day, processed, failed)
     redis.call('HINCRBY', stats_key, 'failed:' .. day, failed)
   end
 end
+
+-- Release a unique job's lock when this job still holds it (after it expired, a later job of the
+-- same params may hold it).
+local function release_unique(lock_key, id)
+  if redis.call('GET', lock_key) == id then redis.call('DEL', lock_key) end
+end

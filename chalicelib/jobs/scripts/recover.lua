@@ -11,10 +11,12 @@
 -- KEYS[6] jobs:{q}:pending  LIST
 -- KEYS[7] jobs:{q}:wake     LIST
 -- ARGV[1] now s, ARGV[2] at most this many jobs, ARGV[3] retry_at s, ARGV[4] day, ARGV[5] error text
--- Returns {charged, returned}: how many jobs were charged, how many went back uncharged.
+-- Returns {charged, returned, id, unique hash, ...}: how many jobs were charged, how many went
+-- back uncharged, then each job failed for good that holds a unique lock: this script cannot
+-- name the lock's key, so the caller releases it (unlock).
 local now = tonumber(ARGV[1])
 local ids = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
-local charged, returned = 0, 0
+local charged, returned, ended = 0, 0, {}
 for _, id in ipairs(ids) do
   redis.call('ZREM', KEYS[2], id)
   local raw = redis.call('HGET', KEYS[1], id)
@@ -25,7 +27,11 @@ for _, id in ipairs(ids) do
     if rec.started_at then
       rec.orphaned = (rec.orphaned or 0) + 1
       add_error(rec, ARGV[5] .. ' (' .. rec.orphaned .. ' orphaned start(s))')
-      retry_or_fail(rec, id, now, tonumber(ARGV[3]), KEYS[3], KEYS[4])
+      if retry_or_fail(rec, id, now, tonumber(ARGV[3]), KEYS[3], KEYS[4]) == STATE.FAILED
+          and rec.unique then
+        ended[#ended + 1] = id
+        ended[#ended + 1] = rec.unique
+      end
       charged = charged + 1
     else
       rec.state = STATE.PENDING
@@ -39,4 +45,6 @@ for _, id in ipairs(ids) do
 end
 count(KEYS[5], ARGV[4], charged, charged)
 if returned > 0 then rearm_wake(KEYS[7]) end
-return {charged, returned}
+table.insert(ended, 1, returned)
+table.insert(ended, 1, charged)
+return ended

@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping
 from ..attempt import Handler
 from ..config import Settings
 from ..model import JobsUnavailable
+from ..periodic import PeriodicEntry, Scheduler
 from ..store import Store
 from .deadline import within
 from .execute import Executors
@@ -51,13 +52,18 @@ class Worker:
         handlers: Mapping[str, Handler],
         settings: Settings,
         clock: Callable[[], float] = time.time,
+        periodic: Mapping[str, PeriodicEntry] | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
         self.clock = clock
         self.inflight = InFlight()
         self.executors = Executors(store, self.inflight, handlers, settings, clock)
-        self.fetcher = Fetcher(store, self.inflight, self.executors.submit, settings, clock)
+        # periodic jobs' ticks are enqueued by the fetch duty, in long-running workers and drains
+        scheduler = Scheduler(store, periodic, settings, clock) if periodic is not None else None
+        self.fetcher = Fetcher(
+            store, self.inflight, self.executors.submit, settings, clock, scheduler
+        )
         self.flusher = Flusher(store, self.inflight, settings, clock)
         self.leases = LeaseKeeper(store, self.inflight, self.executors, settings, clock)
         self._closed: threading.Event | None = None

@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 
-from ..attempt import Handler, backoff_s, describe_error, run_handler
+from ..attempt import Handler, describe_error, retry_delay_s, run_handler
 from ..config import Settings
 from ..model import JobsUnavailable
 from ..process_pool import HandlerProcessPool
@@ -30,6 +30,8 @@ log = logging.getLogger("chalicelib.jobs.worker")
 EXTRA_THREADS = 2
 #: a job whose earlier run still hangs in this worker is put off for at least this long
 DEFER_S = 1.0
+#: the error of a job whose deadline passed before it could start or finish
+DEADLINE_EXCEEDED = "deadline exceeded"
 #: in process isolation the pool kills a handler at its timeout; the overrun watch is a backstop
 PROCESS_OVERRUN_MARGIN_S = 5.0
 
@@ -103,7 +105,14 @@ class Executors:
         return pool.close(timeout_s) if pool is not None else []
 
     def timeout_s(self, job: Held) -> float:
-        return job.job.timeout_s or self.settings.timeout
+        """How long its attempt may run from now: its timeout, cut short by its deadline."""
+        timeout_s = job.job.timeout_s or self.settings.timeout
+        if job.job.deadline is not None:
+            timeout_s = min(timeout_s, max(0.0, job.job.deadline - self.clock()))
+        return timeout_s
+
+    def past_deadline(self, job: Held) -> bool:
+        return job.job.deadline is not None and self.clock() >= job.job.deadline
 
     def _loop(self, ready: queue_module.SimpleQueue[Held | None]) -> None:
         while True:
@@ -129,6 +138,8 @@ class Executors:
 
     def attempt(self, job: Held) -> AttemptOutcome:
         """Run the job's handler and say how the attempt ended. Never raises."""
+        if self.past_deadline(job):
+            return AttemptOutcome(job.job_id, job.token, Outcome.FAIL, DEADLINE_EXCEEDED)
         if job.job_id in self.stuck_jobs:
             return self._defer(job, "its earlier run still hangs in this worker")
         if job.job.recovered and not self._record_start(job):
@@ -171,11 +182,14 @@ class Executors:
         return AttemptOutcome(job.job_id, job.token, Outcome.DEFER, why, retry_at)
 
     def failure(self, job: Held, outcome: Outcome, error: str) -> AttemptOutcome:
+        """A failed attempt's outcome: a RETRY past the job's deadline fails it for good."""
         retry_at = 0.0
+        if outcome is Outcome.RETRY and self.past_deadline(job):
+            outcome, error = Outcome.FAIL, f"{DEADLINE_EXCEEDED}: {error}"
         if outcome is Outcome.RETRY:
-            retry_at = self.clock() + backoff_s(
-                job.job.retried, self.settings.backoff, self.settings.backoff_max
-            )
+            s = self.settings
+            delay_s = retry_delay_s(s.retry_delay, job.job.retried, error, s.backoff, s.backoff_max)
+            retry_at = self.clock() + delay_s
         return AttemptOutcome(job.job_id, job.token, outcome, error, retry_at)
 
     def fail_overruns(self) -> None:
@@ -184,7 +198,9 @@ class Executors:
         retires when (if ever) its handler returns."""
 
         def timed_out(job: Held) -> AttemptOutcome:
-            error = f"timed out after {self.timeout_s(job):g}s"
+            if self.past_deadline(job):
+                return AttemptOutcome(job.job_id, job.token, Outcome.FAIL, DEADLINE_EXCEEDED)
+            error = f"timed out after {job.job.timeout_s or self.settings.timeout:g}s"
             return self.failure(job, Outcome.RETRY, error)
 
         for job in self.inflight.overran(time.monotonic(), timed_out):

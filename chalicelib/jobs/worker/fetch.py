@@ -8,13 +8,16 @@ import logging
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Sequence
 
 from ..config import Settings
 from ..model import JobsUnavailable
+from ..periodic import Scheduler
 from ..store import Store
 from .deadline import within
 from .inflight import Held, InFlight
+from .priority import QueuePicker, interleave
 
 log = logging.getLogger("chalicelib.jobs.worker")
 
@@ -45,8 +48,12 @@ class Fetcher:
         submit: Callable[[Sequence[Held]], None],
         settings: Settings,
         clock: Callable[[], float],
+        scheduler: Scheduler | None = None,
     ) -> None:
         self.store = store
+        self.scheduler = scheduler
+        #: when the next periodic tick falls due (0: look now)
+        self.next_tick = 0.0
         self.inflight = inflight
         self.submit = submit
         self.settings = settings
@@ -59,6 +66,7 @@ class Fetcher:
         #: dequeues whose reply was lost: (queue, token, lease expiry, releases left, monotonic
         #: time of the next release)
         self.unconfirmed: list[tuple[str, str, float, int, float]] = []
+        self.picker = QueuePicker(settings.queues, settings.weights)
 
     def fetch_once(
         self, should_stop: ShouldStop, deadline: float | None, calls_until: float | None = None
@@ -71,6 +79,9 @@ class Fetcher:
         now = self.clock()
         if now >= self.next_maintenance or (self.next_due is not None and now >= self.next_due):
             self.maintain(now, calls_until)
+        if self.scheduler is not None and now >= self.next_tick:
+            self.scheduler.run(now)
+            self.next_tick = self.scheduler.next_at(now) or now + MAINTENANCE_INTERVAL_S
         room = self._wait_for_room(should_stop, deadline)
         if room <= 0:
             return
@@ -79,6 +90,8 @@ class Fetcher:
         wait_s = self.next_maintenance - self.clock()
         if self.next_due is not None:
             wait_s = min(wait_s, self.next_due - self.clock())
+        if self.scheduler is not None:
+            wait_s = min(wait_s, self.next_tick - self.clock())
         if deadline is not None:
             wait_s = min(wait_s, deadline - time.monotonic())
         if wait_s > 0 and not should_stop():
@@ -120,36 +133,69 @@ class Fetcher:
             return 0
 
     def _dequeue(self, room: int, should_stop: ShouldStop, deadline: float | None) -> bool:
-        """Take up to `room` jobs across the queues, in order; True when any were taken."""
-        taken = 0
+        """Take up to `room` jobs: across the queues by weight, or strictly in their order
+        (`strict_priority`); True when any were taken."""
         due: list[float] = []
         with self.dequeuing:
             if should_stop():
                 return False
-            for queue in self.settings.queues:
-                want = min(room - taken, BATCH_MAX)
-                if want <= 0:
-                    break
-                token = uuid.uuid4().hex
-                now = self.clock()
-                lease_until = now + self.settings.lease
-                try:
-                    batch = within(
-                        deadline, self.store.dequeue, queue, want, now, lease_until, token
-                    )
-                except JobsUnavailable:
-                    # The call may still run on the server (a stalled Redis runs it when it
-                    # wakes up): release what it took once Redis answers again.
-                    self.unconfirmed.append((queue, token, lease_until, RELEASES, 0.0))
-                    raise
-                if batch.next_due is not None:
-                    due.append(batch.next_due)
-                held = [Held(job, queue, token) for job in batch.jobs]
-                self.inflight.add(held)
-                self.submit(held)
-                taken += len(held)
+            if self.settings.strict_priority or len(self.settings.queues) == 1:
+                held = self._take_in_order(self.settings.queues, room, due, deadline)
+            else:
+                held = self._take_weighted(room, due, deadline)
+            self.inflight.add(held)
+            self.submit(held)
         self.next_due = min(due) if due else None
-        return taken > 0
+        return bool(held)
+
+    def _take_in_order(
+        self, queues: Sequence[str], room: int, due: list[float], deadline: float | None = None
+    ) -> list[Held]:
+        """Up to `room` jobs, from each queue only when those before it had too few."""
+        held: list[Held] = []
+        for queue in queues:
+            want = min(room - len(held), BATCH_MAX)
+            if want <= 0:
+                break
+            token = uuid.uuid4().hex
+            now = self.clock()
+            lease_until = now + self.settings.lease
+            try:
+                batch = within(deadline, self.store.dequeue, queue, want, now, lease_until, token)
+            except JobsUnavailable:
+                # The call may still run on the server (a stalled Redis runs it when it
+                # wakes up): release what it took once Redis answers again.
+                self.unconfirmed.append((queue, token, lease_until, RELEASES, 0.0))
+                raise
+            if batch.next_due is not None:
+                due.append(batch.next_due)
+            held += [Held(job, queue, token) for job in batch.jobs]
+        return held
+
+    def _take_weighted(self, room: int, due: list[float], deadline: float | None) -> list[Held]:
+        """Up to `room` jobs, each queue's share by its weight, in one round trip; a queue
+        that had too few leaves its share to the others (heaviest first), in one more."""
+        plan = self.picker.plan(min(room, BATCH_MAX))
+        now = self.clock()
+        lease_until = now + self.settings.lease
+        wants = [(queue, n, uuid.uuid4().hex) for queue, n in Counter(plan).items()]
+        try:
+            batches = within(deadline, self.store.dequeue_many, wants, now, lease_until)
+        except JobsUnavailable:
+            self.unconfirmed += [(q, token, lease_until, RELEASES, 0.0) for q, _, token in wants]
+            raise
+        taken: dict[str, list[Held]] = {}
+        for (queue, _, token), batch in zip(wants, batches, strict=True):
+            if batch.next_due is not None:
+                due.append(batch.next_due)
+            taken[queue] = [Held(job, queue, token) for job in batch.jobs]
+        short = len(plan) - sum(len(jobs) for jobs in taken.values())
+        full = [q for q, n, _ in wants if len(taken[q]) == n]
+        extra: list[Held] = []
+        if short > 0 and full:
+            full.sort(key=self.picker.weights.__getitem__, reverse=True)
+            extra = self._take_in_order(full, short, due, deadline)
+        return interleave(plan, taken, extra)
 
     def release_unconfirmed(self, deadline: float | None = None) -> None:
         """Put back the jobs of dequeues whose reply was lost. Each is released RELEASES times,

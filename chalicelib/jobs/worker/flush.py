@@ -8,6 +8,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import replace
 
 from ..config import Settings
 from ..model import JobsUnavailable
@@ -82,32 +83,47 @@ class Flusher:
         by_queue: dict[str, Batch] = defaultdict(list)
         for job, outcome in batch:
             by_queue[job.queue].append((job, outcome))
-        for queue, items in by_queue.items():
-            codes = self._write_queue(queue, items, give_up_at)
+        written = self._write_queues(by_queue, give_up_at)
+        for index, items in enumerate(by_queue.values()):
+            codes = None if written is None else written[index]
             if codes is not None:
                 for (job, _), code in zip(items, codes, strict=True):
                     if code == 0:
                         log.warning("outcome of %s dropped: its lease was lost", job.job_id)
             self.inflight.written_out(items, codes)
 
-    def _write_queue(self, queue: str, items: Batch, give_up_at: float) -> list[int] | None:
-        """The finish script's codes, or None when Redis never confirmed the write. A write is
-        safe to repeat: the script answers an outcome it already wrote with the same code."""
-        outcomes = [o for _, o in items]
+    def _write_queues(
+        self, by_queue: dict[str, Batch], give_up_at: float
+    ) -> list[list[int]] | None:
+        """The finish script's codes per queue (all queues in one round trip), or None when
+        Redis never confirmed the write. A write is safe to repeat: the script answers an
+        outcome it already wrote with the same code."""
+        count = sum(len(items) for items in by_queue.values())
+        # a unique job's lock is named here: the script may touch only keys in KEYS
+        batches = [
+            (queue, [replace(o, unique=j.job.unique) for j, o in items])
+            for queue, items in by_queue.items()
+        ]
         while True:
             now = self.clock()
             try:
                 retention_s = self.settings.retention
-                finish = self.store.finish
-                return within(give_up_at, finish, queue, outcomes, now, retention_s, day_of(now))
+                if len(batches) == 1:
+                    queue, outcomes = batches[0]
+                    finish = self.store.finish
+                    return [
+                        within(give_up_at, finish, queue, outcomes, now, retention_s, day_of(now))
+                    ]
+                finish_many = self.store.finish_many
+                return within(give_up_at, finish_many, batches, now, retention_s, day_of(now))
             except JobsUnavailable as exc:
                 if time.monotonic() >= give_up_at:
-                    log.error("gave up writing %d outcomes: %s", len(items), exc)
+                    log.error("gave up writing %d outcomes: %s", count, exc)
                     return None
-                log.warning("cannot write %d outcomes yet: %s", len(items), exc)
-                time.sleep(max(0.0, min(WRITE_RETRY_S, give_up_at - time.monotonic())))
+                log.warning("cannot write %d outcomes yet: %s", count, exc)
+                time.sleep(WRITE_RETRY_S)
             except Exception:
                 # A bug, not an outage: retrying cannot help. The jobs are let go and their
                 # leases expire, so they run again.
-                log.exception("cannot write %d outcomes; lease recovery reruns them", len(items))
+                log.exception("cannot write %d outcomes; lease recovery reruns them", count)
                 return None
