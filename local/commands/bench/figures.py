@@ -15,10 +15,10 @@ class Figures:
     drain_s: float | None = None
     drain_verified: bool = False
     worker_ready_ms: float | None = None
+    worker_cpu_s: float | None = None
     #: the same backlog drained by a worker with isolation="process"
     drain_process_s: float | None = None
     drain_process_verified: bool = False
-    worker_cpu_s: float | None = None
     create_job: float | None = None
     create_jobs: float | None = None
     batch: int = 0
