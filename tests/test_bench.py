@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 KEYS = {
     "drain": {"jobs", "seconds", "jobs_per_s"},
+    "drain_process_jobs_per_s": None,
     "create_job": {"jobs_per_s"},
     "create_jobs": {"jobs_per_s"},
     "latency_ms": {"p50", "p95", "p99"},
@@ -52,6 +53,8 @@ def test_quick_bench_writes_every_figure_and_verifies(tmp_path: Path) -> None:
             assert set(figures[key]) == inner, key
     assert figures["verified"] is True
     assert figures["drain"]["jobs_per_s"] is not None
+    assert figures["drain_process_jobs_per_s"] is not None
+    assert "isolation=process" in run.stdout
     assert {"set", "rpop", "set_p16", "rpop_p16"} <= set(figures["redis_benchmark"])
     assert "FAILED" not in run.stdout
     assert "n/a (quick sizes)" in run.stdout and "missed" not in run.stdout

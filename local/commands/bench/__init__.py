@@ -3,24 +3,27 @@
 Starts its own redis-server on a free loopback port, then measures in turn: redis-benchmark as the
 physical reference; `create_job` one at a time; `create_jobs` in batches (which queue the drain's
 backlog); the drain of that backlog by ONE worker process with default settings, every result
-checked; pick-up latency with that worker idle; the API path through the Chalice app in process;
-the cold start of a fresh process that imports app.py and answers one POST /maths. Prints a table;
-`--json FILE` writes the figures; `--profile FILE` adds a drain under cProfile and writes its stats.
+checked; pick-up latency with that worker idle; a second backlog of the same size drained and
+checked the same way by a worker with isolation="process" (handlers in child processes); the API
+path through the Chalice app in process; the cold start of a fresh process that imports app.py and
+answers one POST /maths. Prints a table; `--json FILE` writes the figures; `--profile FILE` adds a
+drain under cProfile and writes its stats.
 With `--quick` the sizes are too small to judge against the targets, so no verdict is given.
 """
 
 # The targets and the JSON keys are those of issue 5.
 #
-# The worker process is `python -m local.commands.bench.worker_process URL`: it counts the Redis
-# round trips its client makes and answers `go`, `report` and `stop` on stdin, one JSON line each
-# on stdout.
+# The worker process is `python -m local.commands.bench.worker_process URL [--isolation MODE]`:
+# it counts the Redis round trips its client makes and answers `go`, `report` and `stop` on stdin,
+# one JSON line each on stdout.
 #
 # Where each duty lives:
 #   cli.py              options, sizes, the run and its exit code
 #   runner.py           the phases in order; one failing phase does not hide the others
 #   context.py          what every phase shares: the server, one client, the figures
 #   creating.py         create_job one at a time, create_jobs in batches
-#   drain.py            the drain by one worker process, verified, and its cProfile twin
+#   drain.py            the drain by one worker process, verified; its isolation="process" and
+#                       cProfile twins
 #   latency.py          pick-up latency with an idle worker
 #   api.py              POST + GET through the Chalice app in process
 #   cold_start.py       a fresh process: import app.py, answer one POST /maths

@@ -1,4 +1,5 @@
-"""The drain: one worker process empties the backlog; timed, counted and every result checked."""
+"""The drain: one worker process empties the backlog; timed, counted and every result checked.
+Then the same with isolation="process", and, if asked, under cProfile."""
 
 from __future__ import annotations
 
@@ -47,6 +48,18 @@ def measure_worker(bench: Bench, expected: dict[str, int]) -> None:
         f.redis_cpu_s = drain.redis_cpu_s
         f.drain_verified = drain.finished and verify(bench, expected, "verify drain")
         f.latency_ms, f.latency_verified = measure_latency(bench)
+
+
+def measure_process_drain(bench: Bench) -> None:
+    """A second backlog of the same size, drained by a worker process whose handlers run in
+    child processes (isolation="process"), timed and verified like the first drain."""
+    f = bench.figures
+    bench.admin.flushall()
+    expected, _ = create_backlog(bench)
+    with worker_process(bench.url, isolation="process") as worker:
+        drain = run_drain(bench, worker, expected)
+    f.drain_process_s = drain.seconds
+    f.drain_process_verified = drain.finished and verify(bench, expected, "verify process drain")
 
 
 def measure_profile(bench: Bench) -> None:

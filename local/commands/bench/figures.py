@@ -16,6 +16,9 @@ class Figures:
     drain_verified: bool = False
     worker_ready_ms: float | None = None
     worker_cpu_s: float | None = None
+    #: the same backlog drained by a worker with isolation="process"
+    drain_process_s: float | None = None
+    drain_process_verified: bool = False
     create_job: float | None = None
     create_jobs: float | None = None
     batch: int = 0
@@ -37,7 +40,12 @@ class Figures:
 
     @property
     def verified(self) -> bool:
-        return self.drain_verified and self.latency_verified and self.profile_verified
+        return (
+            self.drain_verified
+            and self.drain_process_verified
+            and self.latency_verified
+            and self.profile_verified
+        )
 
     @property
     def drain_rate(self) -> float | None:
@@ -45,6 +53,13 @@ class Figures:
         if not self.drain_verified or not self.drain_s:
             return None
         return self.drain_jobs / self.drain_s
+
+    @property
+    def drain_process_rate(self) -> float | None:
+        """jobs/s of the isolation="process" drain, only if its every result checked out."""
+        if not self.drain_process_verified or not self.drain_process_s:
+            return None
+        return self.drain_jobs / self.drain_process_s
 
     @property
     def cold_start_median(self) -> float | None:

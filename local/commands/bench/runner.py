@@ -9,7 +9,7 @@ from .api import measure_api
 from .cold_start import measure_cold_start
 from .context import Bench
 from .creating import measure_create_job, measure_create_jobs
-from .drain import measure_profile, measure_worker
+from .drain import measure_process_drain, measure_profile, measure_worker
 from .figures import Figures
 from .progress import say
 from .redis_reference import redis_benchmark
@@ -25,6 +25,7 @@ def run_phases(bench: Bench) -> Figures:
     expected = phase(bench, "create_jobs, in batches", measure_create_jobs, {})
     if expected:
         phase(bench, "drain, then latency", lambda b: measure_worker(b, expected), None)
+        phase(bench, "drain, isolation=process", measure_process_drain, None)
     phase(bench, "API in process", measure_api, None)
     phase(bench, "cold start", measure_cold_start, None)
     if bench.profile:

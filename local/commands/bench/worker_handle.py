@@ -43,10 +43,13 @@ class WorkerProcess:
 
 
 @contextmanager
-def worker_process(url: str, profile: str | None = None) -> Iterator[WorkerProcess]:
-    """A worker process with default settings, imported and waiting for `go`; stopped (or
-    killed) on the way out."""
+def worker_process(
+    url: str, profile: str | None = None, isolation: str = "thread"
+) -> Iterator[WorkerProcess]:
+    """A worker process with default settings but `isolation`, imported and waiting for `go`;
+    stopped (or killed) on the way out."""
     command = [sys.executable, "-m", "local.commands.bench.worker_process", url]
+    command += ["--isolation", isolation]
     if profile:
         command += ["--profile", profile]
     proc = subprocess.Popen(

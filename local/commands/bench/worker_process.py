@@ -1,7 +1,9 @@
-"""`python -m local.commands.bench.worker_process URL [--profile FILE]`: the bench's worker.
+"""`python -m local.commands.bench.worker_process URL [--isolation MODE] [--profile FILE]`: the
+bench's worker.
 
-Default settings and the maths handlers; it counts the Redis round trips its client makes and
-answers `go`, `report` and `stop` on stdin, one JSON line each on stdout (see serve_worker).
+Default settings but the isolation asked for (threads unless told), and the maths handlers; it
+counts the Redis round trips its client makes and answers `go`, `report` and `stop` on stdin, one
+JSON line each on stdout (see serve_worker).
 """
 
 from __future__ import annotations
@@ -20,13 +22,17 @@ from chalicelib.jobs import JobController
 
 from .profiling import profile_new_threads, write_profile
 
+#: JobController's `isolation` values: handlers in threads of the worker, or in child processes
+ISOLATIONS = ("thread", "process")
 
-def serve_worker(url: str, profile: str | None) -> int:
-    """The worker process: default settings, the maths handlers. `go` starts it; `report`
-    answers its round trips and CPU time since `go` (and, profiling, stops it and writes the
-    profile); `stop` or the end of stdin stops it."""
+
+def serve_worker(url: str, profile: str | None, isolation: str = "thread") -> int:
+    """The worker process: default settings but `isolation`, the maths handlers. `go` starts it
+    (with process isolation, its pool of handler processes too); `report` answers its round
+    trips and CPU time since `go` (this process only, not its handler processes; and, profiling,
+    stops it and writes the profile); `stop` or the end of stdin stops it."""
     round_trips = count_round_trips()
-    controller = JobController(url)
+    controller = JobController(url, isolation=isolation)
     async_maths.register(controller)
     profiles = profile_new_threads() if profile else None
     _answer({"ready": True})
@@ -72,11 +78,17 @@ def count_round_trips() -> Callable[[], int]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m local.commands.bench.worker_process")
     parser.add_argument("url", help="the Redis URL the worker serves")
+    parser.add_argument(
+        "--isolation",
+        choices=ISOLATIONS,
+        default="thread",
+        help="where handlers run: threads of the worker (the default) or child processes",
+    )
     parser.add_argument("--profile", metavar="FILE", help="profile the worker; pstats to FILE")
     args = parser.parse_args(argv)
     # a terminal's Ctrl-C reaches this process too; the bench, its parent, decides when it ends
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    return serve_worker(args.url, args.profile)
+    return serve_worker(args.url, args.profile, args.isolation)
 
 
 if __name__ == "__main__":
