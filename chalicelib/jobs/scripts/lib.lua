@@ -43,3 +43,12 @@ local function count(stats_key, day, processed, failed)
     redis.call('HINCRBY', stats_key, 'failed:' .. day, failed)
   end
 end
+
+-- Make a job PENDING now, at the tail of the queue (an operator's retry). Returns nothing.
+local function make_pending(rec, id, now, pending_key)
+  rec.state = STATE.PENDING
+  rec.next_run_at = nil
+  rec.completed_at = nil
+  rec.pending_since = now
+  redis.call('RPUSH', pending_key, id)
+end
