@@ -4,6 +4,7 @@ Nothing outside this package knows a Redis key or script; see store.py for the l
 """
 
 from .controller import JobController
+from .inspector import DayStats, Inspector, JobInfo, JobPage, QueueInfo, WorkerInfo
 from .model import (
     IdempotencyConflict,
     InvalidJob,
@@ -13,14 +14,24 @@ from .model import (
     JobNotFound,
     JobResult,
     JobState,
+    JobStateConflict,
     JobStatus,
     JobStoreFull,
     JobsUnavailable,
+    QueueNotFound,
     QueueStats,
     UnknownJobType,
 )
 
 __all__ = [
+    "DayStats",
+    "Inspector",
+    "JobInfo",
+    "JobPage",
+    "JobStateConflict",
+    "QueueInfo",
+    "QueueNotFound",
+    "WorkerInfo",
     "IdempotencyConflict",
     "InvalidJob",
     "InvalidJobId",
