@@ -156,7 +156,7 @@
   }
 
   function renderChart(days) {
-    const width = 720, height = 180, bottom = 20, top = 12;
+    const width = 720, height = 180, bottom = 20, top = 30;
     const most = Math.max(1, ...days.map((d) => d.processed));
     const slot = width / Math.max(1, days.length);
     const bar = Math.max(2, slot / 2 - 4);
@@ -171,6 +171,10 @@
       chart.append(svg("text", { x, y: height - 6 }, d.date.slice(5)));
       chart.append(svg("text", { x, y: height - bottom - p - 2 }, String(d.processed)));
     });
+    chart.append(svg("rect", { class: "processed", x: 4, y: 2, width: 10, height: 10 }));
+    chart.append(svg("text", { x: 18, y: 11 }, "processed"));
+    chart.append(svg("rect", { class: "failed", x: 80, y: 2, width: 10, height: 10 }));
+    chart.append(svg("text", { x: 94, y: 11 }, "failed"));
     $("chart").replaceChildren(chart);
   }
 
