@@ -18,6 +18,7 @@ from chalice import Chalice, Rate, Response
 from chalice.app import CloudWatchEvent, Request
 
 from chalicelib import openapi
+from chalicelib.admin.routes import admin_blueprint
 from chalicelib.business import async_maths
 from chalicelib.echo import ECHO_LIMIT, echo
 from chalicelib.jobs import (
@@ -26,6 +27,7 @@ from chalicelib.jobs import (
     InvalidJobId,
     JobController,
     JobNotFound,
+    JobStateConflict,
     JobStatus,
     JobStoreFull,
     JobsUnavailable,
@@ -81,6 +83,7 @@ class RequestRefused(Exception):
 _ERROR_STATUS: tuple[tuple[type[Exception], int], ...] = (
     (async_maths.InvalidRequest, 400),
     (InvalidJobId, 400),
+    (JobStateConflict, 409),
     (InvalidJob, 400),
     (JobNotFound, 404),
     (IdempotencyConflict, 409),
@@ -261,6 +264,12 @@ def openapi_document() -> Response:
         body=openapi.document(max_body_bytes=MAX_BODY_BYTES, retry_after_s=RETRY_AFTER_S),
         status_code=200,
     )
+
+
+# the operators' API and dashboard (chalicelib/admin): 404 unless an admin token is configured
+app.register_blueprint(
+    admin_blueprint(lambda: get_controller(), answers_errors, error_response), url_prefix="/admin"
+)
 
 
 # -- workers -----------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from chalicelib.admin import openapi as admin_openapi
 from chalicelib.business.async_maths import MAX_DELAY_S, OPERATIONS
 
 JOB_ID_PATTERN = (
@@ -275,6 +276,10 @@ def document(*, max_body_bytes: int, retry_after_s: int) -> dict[str, Any]:
                     },
                 }
             },
+            **admin_openapi.paths(retry_after_s),
         },
-        "components": {"schemas": _schemas()},
+        "components": {
+            "schemas": _schemas(),
+            "securitySchemes": admin_openapi.SECURITY_SCHEMES,
+        },
     }

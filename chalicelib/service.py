@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from chalicelib import redis_url
+from chalicelib.admin.auth import secret_token
 from chalicelib.aws import WorkerKicker
 from chalicelib.business import async_maths
 from chalicelib.jobs import InvalidSettings, JobController
@@ -64,3 +65,15 @@ def kick_debounce_s(environ: Mapping[str, str]) -> float:
     if not (math.isfinite(value) and value > 0):
         raise InvalidSettings(f"JOBS_KICK_DEBOUNCE_S={raw!r} is not a positive number of seconds")
     return value
+
+
+def admin_token(environ: Mapping[str, str] | None = None) -> str | None:
+    """The admin surface's bearer token: JOBS_ADMIN_TOKEN, else the Secrets Manager secret
+    JOBS_ADMIN_SECRET_ID names (read once per process); None when neither is set, and then
+    there is no admin surface. Raises JobsUnavailable when the secret cannot be read."""
+    environ = os.environ if environ is None else environ
+    token = environ.get("JOBS_ADMIN_TOKEN", "").strip()
+    if token:
+        return token
+    secret_id = environ.get("JOBS_ADMIN_SECRET_ID", "").strip()
+    return secret_token(secret_id) if secret_id else None

@@ -23,6 +23,7 @@ COMMANDS = {
     "worker": "local.commands.worker",
     "redis": "local.commands.redis",
     "status": "local.commands.status",
+    "jobs": "local.commands.jobs",
     "bench": "local.commands.bench",
 }
 

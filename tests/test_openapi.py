@@ -153,7 +153,7 @@ def test_unexpected_error_fits_the_500_schema(
 
 # -- the README's API table --------------------------------------------------------------------
 
-README_ROW = re.compile(r"^\| `(GET|POST) (/[^`]*)` \| .+ \| ([0-9, ]+) \|$", re.MULTILINE)
+README_ROW = re.compile(r"^\| `(GET|POST|DELETE) (/[^`]*)` \| .+ \| ([0-9, ]+) \|$", re.MULTILINE)
 
 
 def test_readme_api_table_lists_each_operation_and_its_statuses() -> None:

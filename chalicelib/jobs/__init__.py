@@ -4,6 +4,7 @@ Nothing outside this package knows a Redis key or script; see store.py for the l
 """
 
 from .controller import JobController
+from .inspector import DayStats, Inspector, JobInfo, JobPage, QueueInfo, WorkerInfo
 from .model import (
     DuplicateJob,
     IdempotencyConflict,
@@ -14,29 +15,39 @@ from .model import (
     JobNotFound,
     JobResult,
     JobState,
+    JobStateConflict,
     JobStatus,
     JobStoreFull,
     JobsUnavailable,
+    QueueNotFound,
     QueueStats,
     SkipRetry,
     UnknownJobType,
 )
 
 __all__ = [
+    "DayStats",
     "DuplicateJob",
     "IdempotencyConflict",
+    "Inspector",
     "InvalidJob",
     "InvalidJobId",
     "InvalidSettings",
     "JobController",
     "JobError",
+    "JobInfo",
     "JobNotFound",
+    "JobPage",
     "JobResult",
     "JobState",
+    "JobStateConflict",
     "JobStatus",
-    "JobsUnavailable",
     "JobStoreFull",
+    "JobsUnavailable",
+    "QueueInfo",
+    "QueueNotFound",
     "QueueStats",
     "SkipRetry",
     "UnknownJobType",
+    "WorkerInfo",
 ]

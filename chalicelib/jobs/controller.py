@@ -18,6 +18,7 @@ from typing import Any
 from .attempt import Handler
 from .client import MAX_JOBS_PER_CALL, JobClient, JobEntry, KickCallback, Submitted
 from .config import Settings, make_client, settings_from_env
+from .inspector import Inspector
 from .model import InvalidJob, JobStatus, QueueStats
 from .periodic import PeriodicEntry, periodic_entry
 from .store import PeriodicRegistry, Store
@@ -87,6 +88,12 @@ class JobController:
                     store, self._handlers, self.settings, self.clock, self._periodic
                 )
             return self._worker
+
+    @property
+    def inspector(self) -> Inspector:
+        """An operator's view of the queues and actions on their jobs, on this controller's
+        connection (see inspector.py)."""
+        return Inspector(self.store, self.settings, lambda: self.clock())
 
     @property
     def job_types(self) -> frozenset[str]:

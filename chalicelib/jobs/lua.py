@@ -30,6 +30,13 @@ SCRIPT_FLAGS = {
     "stats": "no-writes",
     # job options: the unique locks of jobs that recover failed for good
     "unlock": "allow-oom",
+    # an operator's view and actions (inspector.py): a retry makes work, so it is refused like
+    # an enqueue while Redis is full; a delete frees memory, a pause must work when it is full
+    "overview": "no-writes",
+    "page": "no-writes",
+    "retry": "",
+    "delete": "allow-oom",
+    "pause": "allow-oom",
 }
 SCRIPT_NAMES = tuple(SCRIPT_FLAGS)
 LIBRARY = "lib"

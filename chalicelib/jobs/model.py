@@ -79,6 +79,15 @@ class InvalidJob(JobError, ValueError):
     """create_job cannot enqueue this: unknown type, non-JSON params, bad options."""
 
 
+class JobStateConflict(InvalidJob):
+    """An operator's action does not apply to the job in its present state (a retry of a
+    COMPLETED job, a delete of an ACTIVE one)."""
+
+
+class QueueNotFound(JobNotFound):
+    """No job was ever created in this queue, and it is not one the workers are set to run."""
+
+
 class UnknownJobType(InvalidJob):
     """No handler is registered for this job type."""
 

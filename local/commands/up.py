@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import socket
 import sys
 from pathlib import Path
@@ -120,7 +121,8 @@ def start_api(sup: Supervisor, args: argparse.Namespace, redis_url: str) -> Chil
         Child(
             "api",
             chalice_argv(args.port, args.stage, args.reload),
-            env=child_env(redis_url),
+            # the dashboard's token: only the API needs it
+            env={**child_env(redis_url), "JOBS_ADMIN_TOKEN": args.admin_token},
             cwd=str(REPO),
             stop_timeout_s=5.0,
         )
@@ -145,6 +147,7 @@ def banner(args: argparse.Namespace, redis: RunningRedis, workers: list[Child], 
         f"  curl -s -X POST {base}/maths -H 'content-type: application/json' "
         """-d '{"a": 2, "b": 3, "op": "math:multiply"}'""",
         f"  curl -s {base}/maths/<the res of the answer above>",
+        f"the dashboard: {base}/admin/#token={args.admin_token}",
         "watch the queues: make status, or .venv/bin/python -m local status --watch "
         "(in another terminal)",
         "stop: Ctrl-C",
@@ -153,6 +156,8 @@ def banner(args: argparse.Namespace, redis: RunningRedis, workers: list[Child], 
 
 
 def run(args: argparse.Namespace) -> int:
+    # a fresh admin token for each stack, unless the environment names one
+    args.admin_token = os.environ.get("JOBS_ADMIN_TOKEN") or secrets.token_urlsafe(24)
     sup = Supervisor()
     sup.install_signal_handlers()
     if port_in_use(args.port):

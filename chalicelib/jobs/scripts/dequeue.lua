@@ -6,13 +6,16 @@
 -- KEYS[4] jobs:{q}:scheduled  ZSET
 -- KEYS[5] jobs:{q}:retry      ZSET
 -- KEYS[6] jobs:{q}:wake       LIST  re-armed while jobs remain, so the next idle worker wakes too
+-- KEYS[7] jobs:{q}:paused     STRING present while an operator has paused the queue: nothing is
+--                                    taken (and the wake list is not re-armed)
 -- ARGV[1] now s, ARGV[2] max jobs, ARGV[3] lease expiry s, ARGV[4] lease token
 -- Returns {next_due, record JSON...}: next_due is the earliest time (s, as a string, '' for none)
 -- at which a scheduled or retry job falls due or a lease expires, so the worker knows when
 -- maintenance has work without polling for it.
 local now, expiry, token = tonumber(ARGV[1]), tonumber(ARGV[3]), ARGV[4]
 local out = {''}
-local ids = redis.call('LPOP', KEYS[2], ARGV[2])
+local paused = redis.call('EXISTS', KEYS[7]) == 1
+local ids = not paused and redis.call('LPOP', KEYS[2], ARGV[2])
 if ids then
   for _, id in ipairs(ids) do
     local raw = redis.call('HGET', KEYS[1], id)
@@ -31,7 +34,7 @@ if ids then
     end
   end
 end
-if redis.call('LLEN', KEYS[2]) > 0 then rearm_wake(KEYS[6]) end
+if not paused and redis.call('LLEN', KEYS[2]) > 0 then rearm_wake(KEYS[6]) end
 local due = nil
 for _, key in ipairs({KEYS[3], KEYS[4], KEYS[5]}) do
   local first = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')

@@ -1,7 +1,7 @@
 -- enqueue: store new jobs and make them PENDING (run now) or FUTURE (run later). A job with an
 -- idempotency key whose key is already taken is not written again: the call answers the id of
 -- the job that took it (same params), or refuses the whole call before writing anything
--- (different params). A unique job (unique_for) whose lock is held by a job not yet ended
+-- (different params); a key whose job was deleted is free again. A unique job (unique_for) whose lock is held by a job not yet ended
 -- refuses the whole call too, before writing anything.
 -- KEYS[1] jobs:{q}:job        HASH  id -> record
 -- KEYS[2] jobs:{q}:pending    LIST  ids ready to run
@@ -28,8 +28,10 @@ for i = 3, #ARGV, 7 do
   local idem = tonumber(ARGV[i + 4])
   if idem > 0 then
     local held = redis.call('GET', KEYS[idem])
-    if held then
-      local held_id, held_fingerprint = string.match(held, '^(%S+) (%S+)$')
+    local held_id, held_fingerprint
+    if held then held_id, held_fingerprint = string.match(held, '^(%S+) (%S+)$') end
+    -- a key whose job was deleted holds nothing: the create goes ahead and takes it
+    if held_id and redis.call('HEXISTS', KEYS[1], held_id) == 1 then
       if held_fingerprint ~= ARGV[i + 3] then return {-1, job, held_id} end
       replays[job] = held_id
     end

@@ -49,3 +49,12 @@ end
 local function release_unique(lock_key, id)
   if redis.call('GET', lock_key) == id then redis.call('DEL', lock_key) end
 end
+
+-- Make a job PENDING now, at the tail of the queue (an operator's retry). Returns nothing.
+local function make_pending(rec, id, now, pending_key)
+  rec.state = STATE.PENDING
+  rec.next_run_at = nil
+  rec.completed_at = nil
+  rec.pending_since = now
+  redis.call('RPUSH', pending_key, id)
+end

@@ -1,0 +1,22 @@
+-- delete: an operator's delete of a job in any state but ACTIVE (a worker holds that one).
+-- KEYS[1] jobs:{q}:job        HASH
+-- KEYS[2] jobs:{q}:pending    LIST
+-- KEYS[3] jobs:{q}:scheduled  ZSET
+-- KEYS[4] jobs:{q}:retry      ZSET
+-- KEYS[5] jobs:{q}:failed     ZSET
+-- KEYS[6] jobs:{q}:completed  ZSET
+-- ARGV[1] id
+-- Returns the state the job was in (deleted unless it is STATE.ACTIVE), 0 when there is none.
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if not raw then return 0 end
+local state = cjson.decode(raw).state
+if state == STATE.ACTIVE then return state end
+local sets = {[STATE.FUTURE] = KEYS[3], [STATE.RETRYING] = KEYS[4], [STATE.FAILED] = KEYS[5],
+              [STATE.COMPLETED] = KEYS[6]}
+if state == STATE.PENDING then
+  redis.call('LREM', KEYS[2], 1, ARGV[1])
+else
+  redis.call('ZREM', sets[state], ARGV[1])
+end
+redis.call('HDEL', KEYS[1], ARGV[1])
+return state
