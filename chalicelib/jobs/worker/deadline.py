@@ -24,7 +24,7 @@ T = TypeVar("T")
 #: a call made with more time than this before the deadline runs in the caller's thread
 MARGIN_S = COMMAND_TIMEOUT_S + 0.5
 #: even at or past the deadline, a call gets this long: a healthy Redis answers well within it
-MIN_WAIT_S = 0.02
+MIN_WAIT_S = 0.1
 
 
 def within(deadline: float | None, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
