@@ -7,6 +7,7 @@ and starts and stops the worker.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
@@ -19,7 +20,7 @@ from .attempt import Handler
 from .client import MAX_JOBS_PER_CALL, JobClient, JobEntry, KickCallback, Submitted
 from .config import Settings, make_client, settings_from_env
 from .inspector import Inspector
-from .model import InvalidJob, JobStatus, QueueStats
+from .model import InvalidJob, JobStatus, JobsUnavailable, QueueStats
 from .periodic import PeriodicEntry, periodic_entry
 from .store import PeriodicRegistry, Store
 from .worker import MAINTENANCE_INTERVAL_S, Worker
@@ -304,6 +305,8 @@ class JobController:
         past its budget."""
         worker = self._worker_side()
         before = worker.counters.processed
+        with contextlib.suppress(JobsUnavailable):  # else the drain's own calls say it
+            worker.store.prepare()  # connecting and loading scripts is not the budget's work
         started = time.monotonic()
         if finish_within is None:
             grace_s = min(0.4, max(0.0, time_budget) * 0.2)

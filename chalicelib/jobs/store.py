@@ -156,6 +156,12 @@ class Store:
             }
         self._shas.update(shas)
 
+    def prepare(self) -> None:
+        """Connect and load the scripts now, if not done yet (a drain does this before its
+        clock starts). Raises JobsUnavailable."""
+        if not self._shas:
+            self._guard(self.client.ping)
+
     def _guard(self, call: Callable[[], T]) -> T:
         """Run call with the scripts loaded; reload them once if Redis forgot them (restart)."""
         try:

@@ -2,8 +2,8 @@
 
 A Redis command waits up to its socket timeout (about two seconds) for an answer. A drain must
 return within its budget even when Redis stalls (paused, stopped), so a call made close to the
-drain's deadline runs in a helper thread, and the drain waits for it only until the deadline
-(or MIN_WAIT_S, whichever is later).
+drain's deadline runs in one of a few helper threads, kept for the life of the process, and the
+drain waits for it only until the deadline (or MIN_WAIT_S, whichever is later).
 The call goes on in the background until its own timeout and may still take effect: the caller
 treats it as a call whose reply was lost (a dequeue is released later; an outcome is left to
 lease recovery).
@@ -11,6 +11,7 @@ lease recovery).
 
 from __future__ import annotations
 
+import concurrent.futures
 import threading
 import time
 from collections.abc import Callable
@@ -25,6 +26,8 @@ T = TypeVar("T")
 MARGIN_S = COMMAND_TIMEOUT_S + 0.5
 #: even at or past the deadline, a call gets this long: a healthy Redis answers well within it
 MIN_WAIT_S = 0.1
+#: calls near a deadline run in this many helper threads at most
+HELPER_THREADS = 8
 
 
 def within(deadline: float | None, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -33,23 +36,27 @@ def within(deadline: float | None, call: Callable[..., T], *args: Any, **kwargs:
     call."""
     if deadline is None or deadline - time.monotonic() > MARGIN_S:
         return call(*args, **kwargs)
-    result: list[T] = []
-    error: list[BaseException] = []
-    done = threading.Event()
-
-    def run() -> None:
-        try:
-            result.append(call(*args, **kwargs))
-        except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
-            error.append(exc)
-        finally:
-            done.set()
-
-    threading.Thread(target=run, name="jobs-deadline-call", daemon=True).start()
-    if not done.wait(max(MIN_WAIT_S, deadline - time.monotonic())):
-        late = JobsUnavailable("Redis did not answer before the deadline")
+    future = _helpers().submit(call, *args, **kwargs)
+    try:
+        return future.result(timeout=max(MIN_WAIT_S, deadline - time.monotonic()))
+    except concurrent.futures.TimeoutError:
+        name = getattr(call, "__name__", "a call")
+        late = JobsUnavailable(f"Redis did not answer {name} before the deadline")
         late.may_have_written = True
-        raise late
-    if error:
-        raise error[0]
-    return result[0]
+        raise late from None
+
+
+_pool: concurrent.futures.ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _helpers() -> concurrent.futures.ThreadPoolExecutor:
+    """The threads that make calls near a deadline, shared by the process's workers and made on
+    first use (a call left behind by a stalled Redis holds one until its own timeout)."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = concurrent.futures.ThreadPoolExecutor(
+                max_workers=HELPER_THREADS, thread_name_prefix="jobs-deadline"
+            )
+        return _pool

@@ -30,6 +30,8 @@ MAINTENANCE_INTERVAL_S = 5.0
 #: how many times a dequeue whose reply was lost is released (see release_unconfirmed)
 RELEASES = 3
 RELEASE_GAP_S = 0.5
+#: Redis ends a blocking wait up to about this late (its timers run ten times a second)
+BLOCKING_WAIT_LATE_S = 0.12
 
 ShouldStop = Callable[[], bool]
 
@@ -93,7 +95,13 @@ class Fetcher:
         if self.scheduler is not None:
             wait_s = min(wait_s, self.next_tick - self.clock())
         if deadline is not None:
-            wait_s = min(wait_s, deadline - time.monotonic())
+            left_s = deadline - time.monotonic()
+            if left_s < BLOCKING_WAIT_LATE_S:
+                # too close to the deadline to block on Redis, whose timeout may come late:
+                # the drain is ending anyway
+                time.sleep(max(0.0, left_s))
+                return
+            wait_s = min(wait_s, left_s - BLOCKING_WAIT_LATE_S)
         if wait_s > 0 and not should_stop():
             queues = self.settings.queues
             woken_for = within(calls_until, self.store.wait_for_work, queues, wait_s)
