@@ -41,6 +41,9 @@ REDIS_RETRY_S = 0.5
 REDIS_RETRY_MAX_S = 5.0
 #: when handing back, outcomes still unwritten after this long are left to lease recovery
 HAND_BACK_WRITE_S = 1.0
+#: the outcomes of a drain's last jobs get at least this long to be written, even past its
+#: budget: a loaded machine's writes take a moment; a stalled Redis costs no more than this
+HAND_BACK_MIN_WRITE_S = 0.2
 
 
 class Worker:
@@ -172,8 +175,9 @@ class Worker:
             ]
             if final:
                 self.executors.stop(timeout_s=0.0)  # kills handlers in child processes
-            self.flusher.flush(give_up_s=max(0.1, deadline - time.monotonic()))
-            return self._requeue(unstarted + running, deadline), abandoned
+            writes_until = max(deadline, time.monotonic() + HAND_BACK_MIN_WRITE_S)
+            self.flusher.flush(give_up_s=writes_until - time.monotonic())
+            return self._requeue(unstarted + running, writes_until), abandoned
 
     def _requeue(self, jobs: list[Held], deadline: float) -> int:
         groups: dict[tuple[str, str], list[str]] = defaultdict(list)
