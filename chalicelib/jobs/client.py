@@ -117,7 +117,9 @@ class JobClient:
             job_id = new_job_id(queue)
             params_json = encode_params(params, self.settings.max_params_bytes)
             extra = options.record_fields()
-            fingerprint = fingerprint_of(job_type, params)
+            # only keyed and unique jobs need one: most creates skip the hashing
+            needs_fingerprint = key is not None or unique_for_s is not None
+            fingerprint = fingerprint_of(job_type, params) if needs_fingerprint else ""
             if unique_for_s is not None:
                 extra["unique"] = fingerprint
             record = new_record(
