@@ -50,9 +50,13 @@ def test_sigkilled_worker_charges_no_job_it_never_started(
             wait_until(lambda: settled(creator), timeout_s=30, what="the second worker to finish")
 
     t = tally(creator, jobs, traces)
-    assert (t.lost, t.charged_never_ran, t.completed_twice, t.ran_twice_at_once) == (0, 0, 0, 0), (
-        t.line()
-    )
+    assert (t.lost, t.charged_never_ran, t.ran_twice_at_once) == (0, 0, 0), t.line()
+    # at least once: a job whose handler ended just before the kill, its outcome not yet
+    # written (nor its start recorded), runs again; only such a job, a handful at most
+    ends = traced_counts(traces, jobs_worker.ENDS_KEY)
+    twice = {n for n, count in ends.items() if count > 1}
+    assert twice <= set(starts_at_kill), f"{twice - set(starts_at_kill)} ran twice, not at the kill"
+    assert t.completed_twice <= 10, t.line()
     # max_retry=0: only a job whose handler had started when its worker died has had its try
     assert t.completed + t.failed == t.created, t.line()
     for job_id, n in jobs.items():
