@@ -4,6 +4,7 @@ Nothing outside this package knows a Redis key or script; see store.py for the l
 """
 
 from .controller import JobController
+from .current import CurrentJob, NoCurrentJob, current_job
 from .inspector import DayStats, Inspector, JobInfo, JobPage, QueueInfo, WorkerInfo
 from .model import (
     DuplicateJob,
@@ -26,6 +27,9 @@ from .model import (
 )
 
 __all__ = [
+    "CurrentJob",
+    "NoCurrentJob",
+    "current_job",
     "DayStats",
     "DuplicateJob",
     "IdempotencyConflict",
