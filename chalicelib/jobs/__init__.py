@@ -3,6 +3,7 @@
 Nothing outside this package knows a Redis key or script; see store.py for the layout.
 """
 
+from .callbacks import verify_callback
 from .controller import JobController
 from .current import CurrentJob, NoCurrentJob, current_job
 from .inspector import DayStats, Inspector, JobInfo, JobPage, QueueInfo, WorkerInfo
@@ -30,6 +31,7 @@ __all__ = [
     "CurrentJob",
     "NoCurrentJob",
     "current_job",
+    "verify_callback",
     "DayStats",
     "DuplicateJob",
     "IdempotencyConflict",
