@@ -9,6 +9,7 @@ first use and reused by every later invocation of the process.
 from __future__ import annotations
 
 import functools
+import math
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -32,6 +33,8 @@ from chalicelib.jobs import (
     JobStoreFull,
     JobsUnavailable,
 )
+from chalicelib.jobs.model import parse_job_id
+from chalicelib.jobs.waiting import MAX_WAIT_S
 from chalicelib.redis_url import RedisNotConfigured
 from chalicelib.service import build_app_controller, metrics_service
 from chalicelib.worker_lambda import LambdaContext, run_worker
@@ -204,15 +207,38 @@ def location_of(job_id: str) -> str:
 
 def status_body(status: JobStatus) -> dict[str, Any]:
     """The status answer: state code, status name, result (null until there is one), and the
-    error of a failed attempt when there is one."""
-    body: dict[str, Any] = {
-        "state_code": status.state_code,
-        "status": status.status,
-        "res": status.result,
-    }
-    if status.error is not None:
-        body["error"] = status.error
-    return body
+    error of a failed attempt, `cancelled` and the handler's `progress` when there are."""
+    return status.body()
+
+
+def wait_seconds() -> float | None:
+    """The request's `wait` query parameter: seconds from 0 to 25 (decimals allowed), None
+    when absent; anything else is a 400."""
+    request = app.current_request
+    raw = (request.query_params or {}).get("wait") if request is not None else None
+    if raw is None:
+        return None
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and 0 <= seconds <= MAX_WAIT_S):
+        raise RequestRefused(400, f"wait must be 0 to {MAX_WAIT_S:g} seconds, got {echo(raw)}")
+    return seconds
+
+
+def checked_job_id(job_id: str) -> str:
+    """The path's job id, decoded (API Gateway passes `@` as %40); an id too long to quote
+    whole is refused here, shown cut."""
+    job_id = unquote(job_id)
+    if len(job_id) > ECHO_LIMIT:
+        try:
+            parse_job_id(job_id)
+        except InvalidJobId:
+            raise RequestRefused(
+                400, f"job id must look like 'default@<uuid4>', got {echo(job_id)}"
+            ) from None
+    return job_id
 
 
 # -- routes ------------------------------------------------------------------------------------
@@ -242,18 +268,20 @@ def create_maths_job() -> Response:
 @app.route("/maths/{job_id}", methods=["GET"], content_types=["*/*"])
 @answers_errors
 def get_maths_job(job_id: str) -> Response:
-    """The job's state and result. A body, as the original sample request sends, is ignored."""
-    # API Gateway passes path parameters still percent-encoded (default%40<uuid>).
-    job_id = unquote(job_id)
-    try:
-        status = get_controller().get_status(job_id)
-    except InvalidJobId:
-        if len(job_id) <= ECHO_LIMIT:
-            raise
-        # the jobs package quotes the id whole; a long one is shown cut
-        raise RequestRefused(
-            400, f"job id must look like 'default@<uuid4>', got {echo(job_id)}"
-        ) from None
+    """The job's state and result; with `?wait=N`, as soon as it is COMPLETED or FAILED or
+    after N seconds. A body, as the original sample request sends, is ignored."""
+    job_id, wait = checked_job_id(job_id), wait_seconds()
+    controller = get_controller()
+    status = controller.get_status(job_id) if wait is None else controller.wait(job_id, wait)
+    return Response(body=status_body(status), status_code=200)
+
+
+@app.route("/maths/{job_id}", methods=["DELETE"], content_types=["*/*"])
+@answers_errors
+def cancel_maths_job(job_id: str) -> Response:
+    """Cancel a job: 200 with its status (FAILED "cancelled", or ACTIVE and asked to stop);
+    409 when it is COMPLETED or FAILED already."""
+    status = get_controller().cancel(checked_job_id(job_id))
     return Response(body=status_body(status), status_code=200)
 
 

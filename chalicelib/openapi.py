@@ -109,6 +109,20 @@ def _schemas() -> dict[str, Any]:
                     "description": "the result once COMPLETED, else null",
                 },
                 "error": {"type": "string", "description": "the last failed attempt's error"},
+                "cancelled": {
+                    "const": True,
+                    "description": "present when a cancel ended it (error 'cancelled')",
+                },
+                "progress": {
+                    "type": "object",
+                    "required": ["fraction"],
+                    "additionalProperties": False,
+                    "description": "the handler's latest report, while ACTIVE and after",
+                    "properties": {
+                        "fraction": {"type": "number", "minimum": 0, "maximum": 1},
+                        "message": {"type": "string"},
+                    },
+                },
             },
         },
         "Error": {
@@ -205,20 +219,65 @@ def _create_job(max_body_bytes: int, retry_after_s: int) -> dict[str, Any]:
     }
 
 
+JOB_ID_PARAMETER = {
+    "name": "job_id",
+    "in": "path",
+    "required": True,
+    "description": "`<queue>@<uuid4>`, as POST answered; `@` may be sent as %40",
+    "schema": {"type": "string"},
+    "example": EXAMPLE_ID,
+}
+
+
+def _status_content() -> dict[str, Any]:
+    return {JSON: {"schema": {"$ref": "#/components/schemas/JobStatus"}}}
+
+
+def _cancel_job(retry_after_s: int) -> dict[str, Any]:
+    return {
+        "operationId": "cancelMathsJob",
+        "summary": "Cancel a job",
+        "description": "A PENDING, FUTURE or RETRYING job ends FAILED at once, with error "
+        "'cancelled' and `cancelled: true`, and never runs. An ACTIVE job is asked to stop: "
+        "the answer shows it ACTIVE; it ends FAILED 'cancelled' unless it completes first.",
+        "parameters": [JOB_ID_PARAMETER],
+        "responses": {
+            "200": {
+                "description": "the job's status after the cancel",
+                "content": _status_content(),
+            },
+            "400": _error(
+                "the id is not `<queue>@<uuid4>`",
+                "job id must look like 'default@<uuid4>', got 'nope'",
+            ),
+            "404": _error("no such job", f"no job {EXAMPLE_ID}"),
+            "409": _error(
+                "the job is COMPLETED or FAILED already: it is left as it is",
+                f"job {EXAMPLE_ID} is COMPLETED: too late to cancel it",
+            ),
+            "500": _not_configured(),
+            "503": _unavailable(retry_after_s),
+        },
+    }
+
+
 def _get_job(retry_after_s: int) -> dict[str, Any]:
     return {
         "operationId": "getMathsJob",
         "summary": "A job's state and result",
-        "description": "A body sent with this GET is ignored.",
+        "description": "A body sent with this GET is ignored. With `wait`, the answer comes "
+        "as soon as the job is COMPLETED or FAILED, or after `wait` seconds with its state "
+        "then (at once when the server's waiters are all busy).",
         "parameters": [
+            JOB_ID_PARAMETER,
             {
-                "name": "job_id",
-                "in": "path",
-                "required": True,
-                "description": "`<queue>@<uuid4>`, as POST answered; `@` may be sent as %40",
-                "schema": {"type": "string"},
-                "example": EXAMPLE_ID,
-            }
+                "name": "wait",
+                "in": "query",
+                "required": False,
+                "description": "seconds (0 to 25, decimals allowed) to wait for the job's end",
+                "schema": {"type": "number", "minimum": 0, "maximum": 25},
+                "example": 10,
+            },
         ],
         "responses": {
             "200": {
@@ -243,7 +302,7 @@ def _get_job(retry_after_s: int) -> dict[str, Any]:
                 },
             },
             "400": _error(
-                "the id is not `<queue>@<uuid4>`",
+                "the id is not `<queue>@<uuid4>`, or `wait` is not 0 to 25 seconds",
                 "job id must look like 'default@<uuid4>', got 'nope'",
             ),
             "404": _error(
@@ -263,7 +322,10 @@ def document(*, max_body_bytes: int, retry_after_s: int) -> dict[str, Any]:
         "servers": [{"url": "http://127.0.0.1:8000", "description": "make run"}],
         "paths": {
             "/maths": {"post": _create_job(max_body_bytes, retry_after_s)},
-            "/maths/{job_id}": {"get": _get_job(retry_after_s)},
+            "/maths/{job_id}": {
+                "get": _get_job(retry_after_s),
+                "delete": _cancel_job(retry_after_s),
+            },
             "/openapi.json": {
                 "get": {
                     "operationId": "getOpenApiDocument",

@@ -26,7 +26,7 @@ def client(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Client]:
     [
         ("GET", "/maths", "POST"),
         ("DELETE", "/maths", "POST"),
-        ("PUT", "/maths/default@2f1e6a52-3c1d-4b7a-9e55-0d6a3b8c9f10", "GET"),
+        ("PUT", "/maths/default@2f1e6a52-3c1d-4b7a-9e55-0d6a3b8c9f10", "GET, DELETE"),
         ("POST", "/openapi.json", "GET"),
     ],
 )

@@ -3,7 +3,9 @@
 Nothing outside this package knows a Redis key or script; see store.py for the layout.
 """
 
+from .callbacks import verify_callback
 from .controller import JobController
+from .current import CurrentJob, NoCurrentJob, current_job
 from .inspector import DayStats, Inspector, JobInfo, JobPage, QueueInfo, WorkerInfo
 from .model import (
     DuplicateJob,
@@ -26,6 +28,10 @@ from .model import (
 )
 
 __all__ = [
+    "CurrentJob",
+    "NoCurrentJob",
+    "current_job",
+    "verify_callback",
     "DayStats",
     "DuplicateJob",
     "IdempotencyConflict",

@@ -20,6 +20,8 @@ from .create_batch import CreateBatch, Submitted
 from .model import (
     InvalidJob,
     JobNotFound,
+    JobState,
+    JobStateConflict,
     JobStatus,
     JobsUnavailable,
     QueueStats,
@@ -193,6 +195,22 @@ class JobClient:
         status = decode_status(job_id, queue, raw, self.clock())
         if status is None:
             raise JobNotFound(f"job {job_id} completed and its result has expired")
+        return status
+
+    def cancel(self, job_id: str) -> JobStatus:
+        """Cancel a job, in one round trip (two for a unique job), and return its status then.
+        A PENDING, FUTURE or RETRYING job ends FAILED at once, error "cancelled", `cancelled`
+        set; an ACTIVE one is asked to stop: it is not started if it has not been, its handler
+        sees `current_job().cancelled`, and it ends so unless it completes first. Raises
+        JobStateConflict for a COMPLETED or FAILED job (left unchanged), InvalidJobId,
+        JobNotFound, JobsUnavailable."""
+        queue, job_id = parse_job_id(job_id)
+        before, raw = self.store.cancel(queue, job_id, self.clock())
+        status = decode_status(job_id, queue, raw, self.clock()) if before else None
+        if status is None:
+            raise JobNotFound(f"no job {job_id}")
+        if before in (JobState.COMPLETED, JobState.FAILED):
+            raise JobStateConflict(f"job {job_id} is {status.status}: too late to cancel it")
         return status
 
     def queue_stats(self, queues: Sequence[str] | None = None) -> list[QueueStats]:

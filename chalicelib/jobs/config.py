@@ -66,6 +66,9 @@ class Settings:
     weights: tuple[int, ...] = ()
     #: take from a queue only when every queue before it is empty (weights are then ignored)
     strict_priority: bool = False
+    #: clients of this process that may wait for a job's end at once (`wait`), each holding a
+    #: Redis connection while it waits; past it, a wait answers the job's state at once
+    max_waiters: int = 32
 
     def __post_init__(self) -> None:
         queues, weights = queues_and_weights(self.queues, self.weights)
@@ -87,6 +90,8 @@ class Settings:
             raise InvalidSettings(f"isolation must be one of {', '.join(ISOLATIONS)}")
         if self.max_result_bytes < 1 or self.max_params_bytes < 1:
             raise InvalidSettings("max_result_bytes and max_params_bytes must be at least 1")
+        if self.max_waiters < 0:
+            raise InvalidSettings(f"max_waiters must be >= 0, got {self.max_waiters}")
         if self.retry_delay is not None and not callable(self.retry_delay):
             raise InvalidSettings("retry_delay must be a callable (retried, error) -> seconds")
 
@@ -138,6 +143,7 @@ ENVIRONMENT: dict[str, tuple[str, Callable[[str], Any]]] = {
     "JOBS_ISOLATION": ("isolation", str),
     "JOBS_MAX_RESULT_BYTES": ("max_result_bytes", int),
     "JOBS_MAX_PARAMS_BYTES": ("max_params_bytes", int),
+    "JOBS_MAX_WAITERS": ("max_waiters", int),
 }
 
 

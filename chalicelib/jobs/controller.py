@@ -23,6 +23,7 @@ from .inspector import Inspector
 from .model import InvalidJob, JobStatus, JobsUnavailable, QueueStats
 from .periodic import PeriodicEntry, periodic_entry
 from .store import PeriodicRegistry, Store
+from .waiting import Waiters
 from .worker import MAINTENANCE_INTERVAL_S, Worker
 
 log = logging.getLogger("chalicelib.jobs")
@@ -54,6 +55,7 @@ class JobController:
         self.client = JobClient(
             lambda: self.store, self.settings, self._handlers, lambda: self.clock()
         )
+        self.waiters = Waiters(lambda: self.store, self.settings, lambda: self.clock())
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> JobController:
@@ -207,6 +209,20 @@ class JobController:
         Raises InvalidJobId (malformed id), JobNotFound (unknown, or past its retention),
         JobsUnavailable (Redis does not answer)."""
         return self.client.get_status(job_id)
+
+    def wait(self, job_id: str, timeout: float) -> JobStatus:
+        """The job's status as soon as it is COMPLETED or FAILED (pushed by Redis, not
+        polled), or after `timeout` seconds (0-25) with its state then. At most `max_waiters`
+        waits of this process block at once; past that, a wait answers the state now. Raises
+        InvalidJob (bad timeout), InvalidJobId, JobNotFound (at once), JobsUnavailable."""
+        return self.waiters.wait(job_id, timeout)
+
+    def cancel(self, job_id: str) -> JobStatus:
+        """Cancel a job and return its status: a PENDING, FUTURE or RETRYING job ends FAILED
+        ("cancelled", `cancelled` set) at once; an ACTIVE one is asked to stop and ends so
+        unless it completes first. Raises JobStateConflict (COMPLETED or FAILED: unchanged),
+        InvalidJobId, JobNotFound, JobsUnavailable."""
+        return self.client.cancel(job_id)
 
     def queue_stats(self, queues: Sequence[str] | None = None) -> list[QueueStats]:
         """Jobs per state, counters and the oldest pending job's age, one round trip a queue."""

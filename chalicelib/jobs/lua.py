@@ -37,6 +37,11 @@ SCRIPT_FLAGS = {
     "retry": "",
     "delete": "allow-oom",
     "pause": "allow-oom",
+    # the client's side: a cancel ends work (or marks it), a wait registers a few bytes, and a
+    # wake after recover only pushes tokens that expire
+    "cancel": "allow-oom",
+    "wait": "allow-oom",
+    "wake": "allow-oom",
 }
 SCRIPT_NAMES = tuple(SCRIPT_FLAGS)
 LIBRARY = "lib"

@@ -53,6 +53,12 @@ class JobStatus:
     created_at: float
     completed_at: float | None
     next_run_at: float | None
+    #: it ended FAILED because of a cancel (its error is "cancelled")
+    cancelled: bool = False
+    #: the handler's last report, {"fraction": 0.4, "message": "..."}; None if it made none
+    progress: dict[str, Any] | None = None
+    #: where its outcome is POSTed when it ends; None for no callback
+    callback_url: str | None = None
 
     @property
     def state_code(self) -> int:
@@ -61,6 +67,28 @@ class JobStatus:
     @property
     def status(self) -> str:
         return self.state.name
+
+    def body(self) -> dict[str, Any]:
+        """What the API answers for it (and a callback carries): state code, status name,
+        result (null until there is one), and, when there are, the error of a failed attempt,
+        `cancelled` and the handler's progress."""
+        body: dict[str, Any] = {
+            "state_code": self.state_code,
+            "status": self.status,
+            "res": self.result,
+        }
+        if self.error is not None:
+            body["error"] = self.error
+        if self.cancelled:
+            body["cancelled"] = True
+        if self.progress is not None:
+            body["progress"] = self.progress
+        return body
+
+    @property
+    def finished(self) -> bool:
+        """COMPLETED or FAILED: it will not change again (unless an operator retries it)."""
+        return self.state in (JobState.COMPLETED, JobState.FAILED)
 
 
 class JobError(Exception):

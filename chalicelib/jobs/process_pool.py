@@ -25,11 +25,13 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
+from typing import Any
 
 from .attempt import Handler, run_handler
+from .current import CurrentJob, running
 from .record import Outcome
 
 log = logging.getLogger("chalicelib.jobs.process_pool")
@@ -38,6 +40,10 @@ log = logging.getLogger("chalicelib.jobs.process_pool")
 EXIT_GRACE_S = 1.0
 _PR_SET_PDEATHSIG = 1
 _MESSAGE_MAX_BYTES = 4096
+#: a child sends its handler's progress at most this often (the parent keeps the latest)
+PROGRESS_EVERY_S = 0.05
+#: the kind of a child's message that carries a progress report, not the run's end
+PROGRESS = "progress"
 
 
 def _isolate(parent_pid: int, die_with_parent: bool = True) -> None:
@@ -54,14 +60,42 @@ def _isolate(parent_pid: int, die_with_parent: bool = True) -> None:
 
 
 def _serve_child(conn: Connection, handlers: Mapping[str, Handler]) -> None:
-    """A child's loop: one job in, its (kind, payload) out; exits on EOF."""
+    """A child's loop: one job in; its progress reports (at most one per PROGRESS_EVERY_S,
+    the latest sent before the end) then its (kind, payload) out; exits on EOF."""
     while True:
         try:
             job = json.loads(conn.recv_bytes())
         except (EOFError, OSError):
             os._exit(0)
-        outcome, payload = run_handler(handlers.get(job["type"]), job["type"], job["params"])
+        reports = _ProgressSender(conn)
+        info = job.get("job") or {}
+        current = CurrentJob(
+            info.get("id", ""), info.get("queue", ""), int(info.get("retried", 0)),
+            info.get("deadline"), reports.report,
+        )  # fmt: skip
+        with running(current):
+            outcome, payload = run_handler(handlers.get(job["type"]), job["type"], job["params"])
+        reports.flush()
         conn.send_bytes(json.dumps([outcome.value, payload]).encode())
+
+
+class _ProgressSender:
+    """A child's progress reports, sent to the parent at most once per PROGRESS_EVERY_S."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.latest = ""
+        self.sent_at = 0.0
+
+    def report(self, report: str) -> None:
+        self.latest = report
+        if time.monotonic() - self.sent_at >= PROGRESS_EVERY_S:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.latest:
+            self.conn.send_bytes(json.dumps([PROGRESS, self.latest]).encode())
+            self.latest, self.sent_at = "", time.monotonic()
 
 
 def _serve_zygote(control: socket.socket, handlers: Mapping[str, Handler]) -> None:
@@ -212,17 +246,32 @@ class HandlerProcessPool:
             for _ in range(self._size):
                 self._idle.append(_Child(*self._zygote.spawn()))
 
-    def run(self, job_type: str, params_json: str, timeout_s: float) -> tuple[Outcome, str]:
+    def run(
+        self,
+        job_type: str,
+        params_json: str,
+        timeout_s: float,
+        job: dict[str, Any] | None = None,
+        on_progress: Callable[[str], None] | None = None,
+    ) -> tuple[Outcome, str]:
         """Run the job's handler in an idle child, waiting for one to be free; return what
         `attempt.run_handler` would: (DONE, result JSON), (FAIL, error) or (RETRY, error).
-        A run past `timeout_s`, or whose process dies, is a RETRY and its child is replaced.
-        Raises RuntimeError if the pool is not started, is closed, or has lost every child."""
+        `job` (CurrentJob.info()) makes `current_job()` work in the child; its progress
+        reports are passed to `on_progress`. A run past `timeout_s`, or whose process dies,
+        is a RETRY and its child is replaced. Raises RuntimeError if the pool is not started,
+        is closed, or has lost every child."""
         child = self._borrow()
         child.job_type, child.started = job_type, time.monotonic()
+        ends = child.started + timeout_s
         try:
-            child.conn.send_bytes(json.dumps({"type": job_type, "params": params_json}).encode())
-            if child.conn.poll(timeout_s):
+            message = {"type": job_type, "params": params_json, "job": job}
+            child.conn.send_bytes(json.dumps(message).encode())
+            while child.conn.poll(max(0.0, ends - time.monotonic())):
                 kind, payload = json.loads(child.conn.recv_bytes())
+                if kind == PROGRESS:
+                    if on_progress is not None:
+                        on_progress(str(payload))
+                    continue
                 self._give_back(child)
                 return Outcome(kind), str(payload)
             outcome = f"timed out after {timeout_s:g}s; its process was killed"

@@ -38,6 +38,13 @@ class Outcome(str, Enum):
 
 #: how many errors of earlier attempts a record keeps, newest last
 ERRORS_KEPT = 5
+#: the error of a job ended by a cancel (its record also says `cancelled`)
+CANCELLED = "cancelled"
+#: how long the tokens that wake a job's waiters stay, when nobody takes them (seconds)
+WAKE_TTL_S = 60
+#: fields of the record beyond the scripts' own: `cancel` (a cancel was asked while ACTIVE),
+#: `cancelled` (ended by a cancel), `progress` (a handler's last report, a JSON string),
+#: `callback` (the URL told when the job ends)
 
 
 def compact_json(value: object) -> str:
@@ -92,6 +99,8 @@ class LeasedJob:
     unique: str = ""
     #: Unix time past which it is not started and its run fails; None: no deadline
     deadline: float | None = None
+    #: a cancel was asked for it (while ACTIVE): it is not started
+    cancel: bool = False
 
     @classmethod
     def decode(cls, raw: str | bytes) -> LeasedJob:
@@ -106,6 +115,7 @@ class LeasedJob:
             recovered=int(record.get("recovered", 0)),
             unique=record.get("unique", ""),
             deadline=record.get("deadline"),
+            cancel=bool(record.get("cancel")),
         )
 
 
@@ -128,7 +138,19 @@ def decode_status(job_id: str, queue: str, raw: str | bytes, now: float) -> JobS
         created_at=float(record["created_at"]),
         completed_at=record.get("completed_at"),
         next_run_at=record.get("next_run_at"),
+        cancelled=bool(record.get("cancelled")),
+        progress=json.loads(record["progress"]) if "progress" in record else None,
+        callback_url=record.get("callback"),
     )
+
+
+def encode_progress(fraction: float, message: str | None) -> str:
+    """A handler's progress report as the record keeps it (a JSON string, which the scripts
+    store without decoding)."""
+    report: dict[str, Any] = {"fraction": fraction}
+    if message is not None:
+        report["message"] = message
+    return compact_json(report)
 
 
 def pending_since(raw: str | bytes) -> float:
@@ -138,12 +160,14 @@ def pending_since(raw: str | bytes) -> float:
 
 
 def lua_constants() -> str:
-    """Lua source defining STATE.<NAME> and OUTCOME.<NAME> and ERRORS_KEPT from the Python
-    enums, put in front of every script."""
+    """Lua source defining STATE.<NAME> and OUTCOME.<NAME> from the Python enums, and
+    ERRORS_KEPT, CANCELLED and WAKE_TTL_S, put in front of every script."""
     states = ", ".join(f"{s.name} = {int(s)}" for s in JobState)
     outcomes = ", ".join(f"{o.name} = '{o.value}'" for o in Outcome)
     return (
         f"local STATE = {{{states}}}\n"
         f"local OUTCOME = {{{outcomes}}}\n"
         f"local ERRORS_KEPT = {ERRORS_KEPT}\n"
+        f"local CANCELLED = '{CANCELLED}'\n"
+        f"local WAKE_TTL_S = {WAKE_TTL_S}\n"
     )

@@ -54,11 +54,19 @@ class QueueKeys:
     kick: str
     #: present while an operator has paused the queue (dequeue takes nothing then)
     paused: str
+    #: HASH id -> how many clients wait for that job's end (see `done`)
+    waiting: str
+    #: LIST ids of ended jobs whose callback is still to be enqueued
+    outbox: str
 
     @classmethod
     def of(cls, prefix: str, queue: str) -> QueueKeys:
         base = f"{prefix}:{{{queue}}}:"
         return cls(*(base + part for part in cls.__dataclass_fields__))
+
+    def done(self, job_id: str) -> str:
+        """LIST: one token per waiter, pushed when the job ends; it expires by itself."""
+        return self.job.removesuffix("job") + f"done:{job_id}"
 
 
 @dataclass(frozen=True)
@@ -73,6 +81,8 @@ class AttemptOutcome:
     retry_at: float = 0.0
     #: hash of the job's unique lock ('' for none): released when the job ends for good
     unique: str = ""
+    #: the handler's latest progress report (JSON, '' for none), kept with the outcome
+    progress: str = ""
 
 
 @dataclass(frozen=True)
@@ -249,6 +259,42 @@ class Store:
             return Enqueued(False, [], duplicates=[(int(i) - 1, _text(h)) for i, h in pairs])
         return Enqueued(bool(int(reply[0])), [_text(a) for a in reply[1:]])
 
+    # -- the client's side: wait for a job's end, cancel it -----------------------------------
+
+    def wait_register(self, queue: str, job_id: str) -> str | None:
+        """The job's record (None: no such job), and, unless it is COMPLETED or FAILED, one
+        waiter registered for its end: the script that ends it pushes a token to its done
+        list. Call wait_unregister if the wait ends without taking that token."""
+        k = self.keys(queue)
+        raw = self._guard(lambda: self._eval("wait", (k.job, k.waiting), (job_id, 1)))
+        return _text(raw) if raw else None
+
+    def wait_unregister(self, queue: str, job_id: str) -> str | None:
+        """Deregister a waiter that gave up, and read the job's record (None: no such job)."""
+        k = self.keys(queue)
+        raw = self._guard(lambda: self._eval("wait", (k.job, k.waiting), (job_id, -1)))
+        return _text(raw) if raw else None
+
+    def wait_done(
+        self, queue: str, job_id: str, timeout_s: float, client: redis.Redis | redis.RedisCluster
+    ) -> bool:
+        """Block on `client` (whose socket timeout outlasts `timeout_s`) until the job's end
+        pushes a token for a registered waiter, or the timeout passes; True when woken."""
+        key = self.keys(queue).done(job_id)
+        timeout_s = max(0.01, round(timeout_s, 3))
+        return self._guard(lambda: client.blpop([key], timeout=timeout_s)) is not None
+
+    def cancel(self, queue: str, job_id: str, now: float) -> tuple[int, str]:
+        """Cancel a job (see scripts/cancel.lua); returns its state code before and its record
+        after (0, '' for no such job). A unique job that ended so has its lock released."""
+        k = self.keys(queue)
+        keys = (k.job, k.pending, k.scheduled, k.retry, k.failed, k.waiting, k.done(job_id),
+                k.outbox)  # fmt: skip
+        before, after, unique = self._guard(lambda: self._eval("cancel", keys, (job_id, now)))
+        if _text(unique):
+            self.unlock(queue, [(job_id, _text(unique))])
+        return int(before), _text(after)
+
     def clear_kick(self, queue: str) -> None:
         """Forget the kick debounce of a queue (its kick failed: the next enqueue tries again)."""
         key = self.keys(queue).kick
@@ -317,13 +363,16 @@ class Store:
     ) -> tuple[str, Sequence[str], Sequence[Any]]:
         k = self.keys(queue)
         args: list[Any] = [now, retention_s, day]
-        keys = [k.job, k.lease, k.completed, k.retry, k.failed, k.stats, k.wake]
+        keys = [k.job, k.lease, k.completed, k.retry, k.failed, k.stats, k.wake, k.waiting]
+        keys.append(k.outbox)
         for o in outcomes:
             lock = 0
             if o.unique:
                 keys.append(self.unique_key(queue, o.unique))
                 lock = len(keys)
-            args += (o.job_id, o.token, o.outcome.value, o.payload, o.retry_at, lock)
+            keys.append(k.done(o.job_id))
+            args += (o.job_id, o.token, o.outcome.value, o.payload, o.retry_at, lock, len(keys))
+            args.append(o.progress)
         return "finish", keys, args
 
     def extend(
@@ -335,18 +384,33 @@ class Store:
     ) -> list[str]:
         """Extend each token's jobs' leases, and record the start of the jobs marked True;
         returns ids whose lease is no longer ours."""
+        with_progress = {t: [(i, started, "") for i, started in jobs] for t, jobs in leases.items()}
+        return self.keep(queue, with_progress, lease_until, now)[0]
+
+    def keep(
+        self,
+        queue: str,
+        leases: dict[str, list[tuple[str, bool, str]]],
+        lease_until: float,
+        now: float,
+    ) -> tuple[list[str], list[str]]:
+        """extend(), with each job's latest progress report (JSON, '' for none) written too;
+        returns (ids whose lease is no longer ours, ids a cancel was asked for), in one round
+        trip."""
         k = self.keys(queue)
         calls = []
         for token, jobs in leases.items():
             args: list[Any] = [lease_until, token, now]
-            for job_id, started in jobs:
-                args += (job_id, "1" if started else "0")
+            for job_id, started, progress in jobs:
+                args += (job_id, "1" if started else "0", progress)
             if jobs:
                 calls.append(("extend", (k.job, k.lease), args))
         if not calls:
-            return []
+            return [], []
         replies = self._guard(lambda: self._pipeline_evals(calls))
-        return [i.decode() if isinstance(i, bytes) else i for reply in replies for i in reply]
+        flat = [_text(item) for reply in replies for item in reply]
+        pairs = list(zip(flat[0::2], flat[1::2], strict=True))
+        return [i for i, kind in pairs if kind == "lost"], [i for i, k in pairs if k == "cancel"]
 
     def release(self, queue: str, token: str, lease_until: float) -> int:
         """Put back the unstarted jobs of a dequeue whose reply was lost; returns how many."""
@@ -385,7 +449,7 @@ class Store:
         calls: list[tuple[str, Sequence[str], Sequence[Any]]] = [
             (
                 "recover",
-                (k.job, k.lease, k.retry, k.failed, k.stats, k.pending, k.wake),
+                (k.job, k.lease, k.retry, k.failed, k.stats, k.pending, k.wake, k.outbox),
                 (now, MAINTENANCE_BATCH, now, day, LEASE_LOST_ERROR),
             ),
             ("forward", (k.job, k.scheduled, k.retry, k.pending, k.wake), (now, MAINTENANCE_BATCH)),
@@ -399,10 +463,24 @@ class Store:
             trimmed += deleted
         charged, returned, *ended = replies[0]
         if ended:
-            self.unlock(
+            self.ended(
                 queue, [(_text(i), _text(u)) for i, u in zip(ended[::2], ended[1::2], strict=True)]
             )
         return int(charged), int(returned), int(replies[1]), trimmed
+
+    def ended(self, queue: str, jobs: Sequence[tuple[str, str]]) -> None:
+        """After a script that could not name their keys ended these jobs (job id, unique hash
+        or ''): release their unique locks and wake their waiters, in one round trip."""
+        k = self.keys(queue)
+        ids = [job_id for job_id, _ in jobs]
+        locked = [(job_id, unique) for job_id, unique in jobs if unique]
+        calls: list[tuple[str, Sequence[str], Sequence[Any]]] = [
+            ("wake", (k.waiting, *(k.done(i) for i in ids)), ids)
+        ]
+        if locked:
+            lock_keys = [self.unique_key(queue, unique) for _, unique in locked]
+            calls.append(("unlock", lock_keys, [job_id for job_id, _ in locked]))
+        self._guard(lambda: self._pipeline_evals(calls))
 
     def unlock(self, queue: str, jobs: Sequence[tuple[str, str]]) -> int:
         """Release the unique locks (job id, unique hash) still held by these ended jobs."""
@@ -522,9 +600,11 @@ class Store:
         return int(self._guard(lambda: self._eval("retry", keys, (now, MAINTENANCE_BATCH)))[0])
 
     def delete(self, queue: str, job_id: str) -> int:
-        """Delete a job unless it is ACTIVE; returns the state it was in (0: no such job)."""
+        """Delete a job unless it is ACTIVE; returns the state it was in (0: no such job).
+        Its waiters wake (and find it gone)."""
         k = self.keys(queue)
-        keys = (k.job, k.pending, k.scheduled, k.retry, k.failed, k.completed)
+        keys = (k.job, k.pending, k.scheduled, k.retry, k.failed, k.completed, k.waiting,
+                k.done(job_id))  # fmt: skip
         return int(self._guard(lambda: self._eval("delete", keys, (job_id,))))
 
     def set_paused(self, queue: str, paused: bool) -> bool:

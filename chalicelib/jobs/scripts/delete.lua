@@ -5,6 +5,8 @@
 -- KEYS[4] jobs:{q}:retry      ZSET
 -- KEYS[5] jobs:{q}:failed     ZSET
 -- KEYS[6] jobs:{q}:completed  ZSET
+-- KEYS[7] jobs:{q}:waiting    HASH  id -> how many waiters wait for the job's end
+-- KEYS[8] jobs:{q}:done:<id>  LIST  its waiters' wake-up list: they wake and find it gone
 -- ARGV[1] id
 -- Returns the state the job was in (deleted unless it is STATE.ACTIVE), 0 when there is none.
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
@@ -19,4 +21,10 @@ else
   redis.call('ZREM', sets[state], ARGV[1])
 end
 redis.call('HDEL', KEYS[1], ARGV[1])
+local waiters = tonumber(redis.call('HGET', KEYS[7], ARGV[1]) or 0)
+if waiters > 0 then
+  redis.call('HDEL', KEYS[7], ARGV[1])
+  for _ = 1, math.min(waiters, 1000) do redis.call('RPUSH', KEYS[8], 1) end
+  redis.call('EXPIRE', KEYS[8], WAKE_TTL_S)
+end
 return state

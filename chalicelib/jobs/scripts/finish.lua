@@ -7,18 +7,24 @@
 -- KEYS[6] jobs:{q}:stats      HASH  processed / failed counters, in total and per day
 -- KEYS[7] jobs:{q}:wake       LIST  woken when a retry is scheduled, so idle workers learn when
 --                                    it falls due
--- KEYS[8..] jobs:{q}:unique:<hash>  STRING  the unique locks of the outcomes' jobs that have one
+-- KEYS[8] jobs:{q}:waiting    HASH  id -> how many waiters wait for the job's end
+-- KEYS[9] jobs:{q}:outbox     LIST  ended jobs whose callback is still to be enqueued
+-- KEYS[10..] jobs:{q}:unique:<hash>  STRING  the unique locks of the outcomes' jobs that have one,
+--            and jobs:{q}:done:<id>  LIST  each outcome's job's waiters' wake-up list
 -- ARGV[1] now s, ARGV[2] retention s (a record's own `retention` wins), ARGV[3] day (YYYY-MM-DD)
--- ARGV[4..] per outcome, six values: id, lease token, outcome (OUTCOME.*), payload (result JSON
---           for DONE, error text otherwise), retry_at s (for RETRY and DEFER), index in KEYS of
---           its job's unique lock (0: none), released when the job ends COMPLETED or FAILED
+-- ARGV[4..] per outcome, eight values: id, lease token, outcome (OUTCOME.*), payload (result
+--           JSON for DONE, error text otherwise), retry_at s (for RETRY and DEFER), index in
+--           KEYS of its job's unique lock (0: none), released when the job ends COMPLETED or
+--           FAILED, index in KEYS of its done list, and the handler's latest progress
+--           report (JSON, '' for none)
+-- A job a cancel was asked for ends FAILED (error CANCELLED, `cancelled`) unless it completed.
 -- Returns one state code per outcome: the job's new state; the same again when this very
 -- outcome was already written (a call repeated after its reply was lost); 0 when the job is no
 -- longer this lease's (its lease expired and it was recovered), and then nothing was written.
 -- The record keeps the token of the attempt that ended it, which is how a repeat is known.
 local now, retention, day = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
 local codes, processed, failed, retrying = {}, 0, 0, false
-for i = 4, #ARGV, 6 do
+for i = 4, #ARGV, 8 do
   local id, token, outcome, payload = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   local code = 0
   local raw = redis.call('HGET', KEYS[1], id)
@@ -28,7 +34,10 @@ for i = 4, #ARGV, 6 do
   elseif rec and rec.state == STATE.ACTIVE and rec.token == token then
     redis.call('ZREM', KEYS[2], id)
     if outcome ~= OUTCOME.DEFER then rec.started_at = rec.started_at or rec.leased_at end
-    if outcome == OUTCOME.DEFER then
+    if ARGV[i + 7] ~= '' then rec.progress = ARGV[i + 7] end
+    if rec.cancel and outcome ~= OUTCOME.DONE then
+      fail_cancelled(rec, id, now, KEYS[5])
+    elseif outcome == OUTCOME.DEFER then
       rec.state = STATE.RETRYING
       rec.next_run_at = tonumber(ARGV[i + 4])
       redis.call('ZADD', KEYS[4], rec.next_run_at, id)
@@ -56,8 +65,9 @@ for i = 4, #ARGV, 6 do
     end
     code = rec.state
     local lock = tonumber(ARGV[i + 5])
-    if lock > 0 and (code == STATE.COMPLETED or code == STATE.FAILED) then
-      release_unique(KEYS[lock], id)
+    if code == STATE.COMPLETED or code == STATE.FAILED then
+      if lock > 0 then release_unique(KEYS[lock], id) end
+      job_ended(rec, id, KEYS[8], KEYS[tonumber(ARGV[i + 6])], KEYS[9])
     end
     redis.call('HSET', KEYS[1], id, cjson.encode(rec))
   end

@@ -58,3 +58,30 @@ local function make_pending(rec, id, now, pending_key)
   rec.pending_since = now
   redis.call('RPUSH', pending_key, id)
 end
+
+-- A job just ended COMPLETED or FAILED: push one token per registered waiter to its done list
+-- (which expires: a token left by a waiter that gave up goes by itself), and put the job in the
+-- outbox when it has a callback to deliver. `done_key` may be nil when the caller could not
+-- name it (recover): the waiters' entry then stays, and the caller wakes them (wake).
+local function job_ended(rec, id, waiting_key, done_key, outbox_key)
+  if done_key then
+    local waiters = tonumber(redis.call('HGET', waiting_key, id) or 0)
+    if waiters > 0 then
+      redis.call('HDEL', waiting_key, id)
+      for _ = 1, math.min(waiters, 1000) do redis.call('RPUSH', done_key, 1) end
+      redis.call('EXPIRE', done_key, WAKE_TTL_S)
+    end
+  end
+  if rec.callback then redis.call('RPUSH', outbox_key, id) end
+end
+
+-- End a job FAILED because of a cancel (not counted as a failed attempt).
+local function fail_cancelled(rec, id, now, failed_key)
+  rec.state = STATE.FAILED
+  rec.error = CANCELLED
+  rec.cancelled = true
+  rec.cancel = nil
+  rec.next_run_at = nil
+  rec.completed_at = now
+  redis.call('ZADD', failed_key, now, id)
+end

@@ -10,10 +10,13 @@
 -- KEYS[5] jobs:{q}:stats    HASH
 -- KEYS[6] jobs:{q}:pending  LIST
 -- KEYS[7] jobs:{q}:wake     LIST
+-- KEYS[8] jobs:{q}:outbox   LIST  ended jobs whose callback is still to be enqueued
 -- ARGV[1] now s, ARGV[2] at most this many jobs, ARGV[3] retry_at s, ARGV[4] day, ARGV[5] error text
--- Returns {charged, returned, id, unique hash, ...}: how many jobs were charged, how many went
--- back uncharged, then each job failed for good that holds a unique lock: this script cannot
--- name the lock's key, so the caller releases it (unlock).
+-- A job a cancel was asked for ends FAILED (CANCELLED) instead, uncharged.
+-- Returns {charged, returned, id, unique hash or '', ...}: how many jobs were charged, how many
+-- went back uncharged, then each job that ended FAILED: this script cannot name its unique
+-- lock's key nor its waiters' list, so the caller releases the one (unlock) and wakes the
+-- other (wake).
 local now = tonumber(ARGV[1])
 local ids = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
 local charged, returned, ended = 0, 0, {}
@@ -24,13 +27,18 @@ for _, id in ipairs(ids) do
   if rec and rec.state == STATE.ACTIVE then
     rec.token = nil
     rec.leased_at = nil
-    if rec.started_at then
+    if rec.cancel then
+      fail_cancelled(rec, id, now, KEYS[4])
+      job_ended(rec, id, nil, nil, KEYS[8])
+      ended[#ended + 1] = id
+      ended[#ended + 1] = rec.unique or ''
+    elseif rec.started_at then
       rec.orphaned = (rec.orphaned or 0) + 1
       add_error(rec, ARGV[5] .. ' (' .. rec.orphaned .. ' orphaned start(s))')
-      if retry_or_fail(rec, id, now, tonumber(ARGV[3]), KEYS[3], KEYS[4]) == STATE.FAILED
-          and rec.unique then
+      if retry_or_fail(rec, id, now, tonumber(ARGV[3]), KEYS[3], KEYS[4]) == STATE.FAILED then
+        job_ended(rec, id, nil, nil, KEYS[8])
         ended[#ended + 1] = id
-        ended[#ended + 1] = rec.unique
+        ended[#ended + 1] = rec.unique or ''
       end
       charged = charged + 1
     else

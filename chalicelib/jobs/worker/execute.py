@@ -18,9 +18,10 @@ from collections.abc import Callable, Mapping, Sequence
 
 from ..attempt import Handler, describe_error, retry_delay_s, run_handler
 from ..config import Settings
+from ..current import CurrentJob, running
 from ..model import JobsUnavailable
 from ..process_pool import HandlerProcessPool
-from ..record import Outcome
+from ..record import CANCELLED, Outcome
 from ..store import AttemptOutcome, Store
 from .inflight import Held, InFlight
 
@@ -140,18 +141,26 @@ class Executors:
         """Run the job's handler and say how the attempt ended. Never raises."""
         if self.past_deadline(job):
             return AttemptOutcome(job.job_id, job.token, Outcome.FAIL, DEADLINE_EXCEEDED)
+        if job.cancel or job.job.cancel:  # asked before it started: it never runs
+            return AttemptOutcome(job.job_id, job.token, Outcome.FAIL, CANCELLED)
         if job.job_id in self.stuck_jobs:
             return self._defer(job, "its earlier run still hangs in this worker")
         if job.job.recovered and not self._record_start(job):
             return self._defer(job, "its start could not be recorded")
         leased = job.job
+        current = CurrentJob(
+            job.job_id, job.queue, leased.retried, leased.deadline,
+            lambda report: self.inflight.report_progress(job, report), lambda: job.cancel,
+        )  # fmt: skip
         if self.pool is not None:
             outcome, payload = self.pool.run(
-                leased.job_type, leased.params_json, self.timeout_s(job)
-            )
+                leased.job_type, leased.params_json, self.timeout_s(job), current.info(),
+                lambda report: self.inflight.report_progress(job, report),
+            )  # fmt: skip
         else:
             handler = self.handlers.get(leased.job_type)
-            outcome, payload = run_handler(handler, leased.job_type, leased.params_json)
+            with running(current):
+                outcome, payload = run_handler(handler, leased.job_type, leased.params_json)
         if outcome is Outcome.DONE and len(payload) > self.settings.max_result_bytes:
             limit = self.settings.max_result_bytes
             error = (

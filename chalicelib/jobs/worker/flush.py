@@ -101,7 +101,7 @@ class Flusher:
         count = sum(len(items) for items in by_queue.values())
         # a unique job's lock is named here: the script may touch only keys in KEYS
         batches = [
-            (queue, [replace(o, unique=j.job.unique) for j, o in items])
+            (queue, [replace(o, unique=j.job.unique, progress=j.progress) for j, o in items])
             for queue, items in by_queue.items()
         ]
         while True:

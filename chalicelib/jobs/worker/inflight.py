@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from ..record import LeasedJob, Outcome
 from ..store import AttemptOutcome
 
-#: queue -> lease token -> (job id, whether to record its start)
-Leases = dict[str, dict[str, list[tuple[str, bool]]]]
+#: queue -> lease token -> (job id, whether to record its start, progress report or '')
+Leases = dict[str, dict[str, list[tuple[str, bool, str]]]]
 
 
 class Phase(enum.Enum):
@@ -44,6 +44,11 @@ class Held:
     #: monotonic times of its start and of its timeout
     started: float = 0.0
     deadline: float = 0.0
+    #: a cancel was asked for it (the lease keeper learnt it from Redis)
+    cancel: bool = False
+    #: its handler's latest progress report (JSON), and the one last sent to Redis
+    progress: str = ""
+    progress_sent: str = ""
 
     @property
     def job_id(self) -> str:
@@ -90,6 +95,8 @@ class InFlight:
         self.running = 0
         self.alone: Held | None = None
         self.alone_waiting = 0
+        #: a progress report came since the lease keeper last looked
+        self.reported = False
 
     def add(self, jobs: Iterable[Held]) -> None:
         with self.lock:
@@ -200,18 +207,50 @@ class InFlight:
                 self.held.pop(job.job_id, None)
 
     def leases(self, record: list[Held], every: bool) -> Leases:
-        """The leases to keep: queue -> token -> (id, record its start?) of the jobs in `record`,
-        or with `every` of each held job not handed back; a start is to be recorded for the
-        jobs in `record`."""
+        """The leases to keep: queue -> token -> (id, record its start?, progress) of the jobs
+        in `record` and those with an unsent progress report, or with `every` of each held job
+        not handed back; a start is to be recorded for the jobs in `record`. Progress reports
+        returned count as sent."""
         recording = {job.job_id for job in record}
         leases: Leases = {}
         with self.lock:
-            for job in self.held.values() if every else record:
+            chosen = self.held.values() if every else [*record, *self._unsent(recording)]
+            for job in chosen:
                 if job.phase is not Phase.HANDED_BACK:
                     by_token = leases.setdefault(job.queue, {})
-                    entry = (job.job_id, job.job_id in recording)
-                    by_token.setdefault(job.token, []).append(entry)
+                    report = job.progress if job.progress != job.progress_sent else ""
+                    job.progress_sent = job.progress
+                    by_token.setdefault(job.token, []).append(
+                        (job.job_id, job.job_id in recording, report)
+                    )
         return leases
+
+    def _unsent(self, besides: set[str]) -> list[Held]:
+        return [
+            j
+            for j in self.held.values()
+            if j.progress != j.progress_sent and j.job_id not in besides
+        ]
+
+    def report_progress(self, job: Held, report: str) -> None:
+        """Keep a handler's latest progress report, for the lease keeper's next call."""
+        with self.lock:
+            job.progress = report
+            self.reported = True
+
+    def take_reported(self) -> bool:
+        """Whether a progress report came since the last call (and forget it did)."""
+        with self.lock:
+            reported, self.reported = self.reported, False
+            return reported
+
+    def cancels(self, job_ids: Iterable[str]) -> None:
+        """Mark the held jobs a cancel was asked for: they are not started."""
+        with self.lock:
+            for job_id in job_ids:
+                held = self.held.get(job_id)
+                if held is not None:
+                    held.cancel = True
 
     def wait_for_starts(self, timeout_s: float) -> float | None:
         """Block until a RUNNING job's start is unrecorded, or `timeout_s` passes; return the

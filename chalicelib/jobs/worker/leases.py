@@ -32,6 +32,8 @@ RECORD_START_AFTER_S = 0.002
 RETRY_S = 0.5
 #: a long-running worker's heartbeat is written this often
 HEARTBEAT_S = 5.0
+#: while it holds jobs, a worker asks Redis this often which of them a cancel was asked for
+CANCEL_CHECK_S = 1.0
 
 
 class LeaseKeeper:
@@ -53,6 +55,7 @@ class LeaseKeeper:
         self.clock = clock
         #: what a long-running worker says of itself each HEARTBEAT_S; None for a drain
         self.heartbeat: Callable[[], tuple[str, str]] | None = None
+        self._next_cancel_check = 0.0
 
     def loop(self, closed: threading.Event) -> None:
         lease_s = self.settings.lease
@@ -88,16 +91,23 @@ class LeaseKeeper:
             log.warning("cannot write the heartbeat: %s", exc)
 
     def keep(self, extend_all: bool) -> bool:
-        """Record the starts that are due (extending those jobs' leases); extend every lease
-        when `extend_all`. Returns whether a call was made."""
+        """Record the starts that are due (extending those jobs' leases) and the handlers'
+        latest progress reports; extend every lease when `extend_all`, or when a look for
+        cancels is due (every CANCEL_CHECK_S while jobs are held). Returns whether a call was
+        made: one round trip per queue, however many reports and starts it carries."""
         starting = self.inflight.starts_due(time.monotonic() - RECORD_START_AFTER_S)
-        if not starting and not extend_all:
+        reported = self.inflight.take_reported()
+        check = bool(self.inflight.held) and time.monotonic() >= self._next_cancel_check
+        if not (starting or reported or extend_all or check):
             return False
-        leases = self.inflight.leases(starting, every=extend_all)
+        if check or extend_all:
+            self._next_cancel_check = time.monotonic() + CANCEL_CHECK_S
+        leases = self.inflight.leases(starting, every=extend_all or check)
         lease_until = self.clock() + self.settings.lease
         for queue, by_token in leases.items():
-            lost = self.store.extend(queue, by_token, lease_until, self.clock())
+            lost, cancels = self.store.keep(queue, by_token, lease_until, self.clock())
             for job_id in lost:
                 log.warning("lease of %s was lost; its outcome will be dropped", job_id)
+            self.inflight.cancels(cancels)
         self.inflight.starts_recorded(starting)
         return True

@@ -1,0 +1,103 @@
+"""The client's side through the HTTP API: GET with ?wait=N, DELETE to cancel, progress in the
+status body; every answer fits the OpenAPI document."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+from chalice.test import Client
+
+import app
+from tests.api_helpers import create, dev_client, use_redis
+from tests.test_openapi import check_answer
+
+UNKNOWN_ID = "default@2f1e6a52-3c1d-4b7a-9e55-0d6a3b8c9f10"
+
+
+@pytest.fixture
+def client(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Client]:
+    use_redis(monkeypatch, redis_url)
+    with dev_client() as test_client:
+        yield test_client
+
+
+def test_get_with_wait_answers_when_the_job_ends(client: Client) -> None:
+    job_id = create(client, "math:add", 1, 2)
+    drain = threading.Timer(0.3, lambda: app.get_controller().drain(0.3))
+    drain.start()
+    began = time.monotonic()
+
+    response = client.http.get(f"/maths/{job_id}?wait=10")
+
+    drain.join()
+    assert response.status_code == 200
+    assert response.json_body == {"state_code": 6, "status": "COMPLETED", "res": 3}
+    assert time.monotonic() - began < 3
+    check_answer("get", "/maths/{job_id}", response)
+
+
+def test_get_with_wait_times_out_with_the_state_then(client: Client) -> None:
+    job_id = create(client, "math:add", 1, 2)
+    began = time.monotonic()
+
+    response = client.http.get(f"/maths/{job_id}?wait=0.3")
+
+    assert response.json_body["status"] == "PENDING"
+    assert 0.28 < time.monotonic() - began < 2
+
+
+@pytest.mark.parametrize("wait", ["-1", "25.1", "abc", "nan", "inf", ""])
+def test_a_bad_wait_is_a_400(client: Client, wait: str) -> None:
+    job_id = create(client, "math:add", 1, 2)
+
+    response = client.http.get(f"/maths/{job_id}?wait={wait}")
+
+    assert response.status_code == 400
+    assert "wait must be 0 to 25 seconds" in response.json_body["error"]
+    check_answer("get", "/maths/{job_id}", response)
+
+
+def test_wait_on_an_unknown_id_is_a_404_at_once(client: Client) -> None:
+    began = time.monotonic()
+    response = client.http.get(f"/maths/{UNKNOWN_ID}?wait=10")
+    assert response.status_code == 404
+    assert time.monotonic() - began < 1
+
+
+def test_delete_cancels_a_pending_job(client: Client) -> None:
+    job_id = create(client, "math:add", 1, 2)
+
+    response = client.http.delete(f"/maths/{job_id}")
+    app.get_controller().drain(0.2)
+
+    assert response.status_code == 200
+    assert response.json_body == {
+        "state_code": 5, "status": "FAILED", "res": None, "error": "cancelled", "cancelled": True,
+    }  # fmt: skip
+    assert client.http.get(f"/maths/{job_id}").json_body == response.json_body
+    check_answer("delete", "/maths/{job_id}", response)
+
+
+def test_delete_of_an_ended_job_is_a_409_and_changes_nothing(client: Client) -> None:
+    job_id = create(client, "math:add", 1, 2)
+    app.get_controller().drain(0.2)
+
+    response = client.http.delete(f"/maths/{job_id}")
+
+    assert response.status_code == 409
+    assert "too late to cancel" in response.json_body["error"]
+    assert client.http.get(f"/maths/{job_id}").json_body["status"] == "COMPLETED"
+    check_answer("delete", "/maths/{job_id}", response)
+
+
+@pytest.mark.parametrize(
+    ("job_id", "status"), [("nope", 400), ("x" * 20_000, 400), (UNKNOWN_ID, 404)]
+)
+def test_refused_deletes_fit_the_error_schema(client: Client, job_id: str, status: int) -> None:
+    response = client.http.delete(f"/maths/{job_id}")
+
+    assert response.status_code == status
+    check_answer("delete", "/maths/{job_id}", response)
