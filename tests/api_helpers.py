@@ -16,13 +16,13 @@ from chalice.test import Client, HTTPResponse
 import app
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-#: the seed's sample requests send these headers (and the GET sends the POST's body too)
+#: the original service's sample requests send these headers (and the GET sends the POST's body too)
 SEED_HEADERS = {
     "cache-control": "no-cache",
     "content-type": "application/json",
     "postman-token": "c305cb26-1c5e-4c64-a493-3cb756995a47",
 }
-#: the seed's body, verbatim: it opens with three spaces and a newline
+#: the sample requests' body, verbatim: it opens with three spaces and a newline
 SEED_BODY = b'   \n   {\n     "a": 2,\n     "b": 3,\n     "op": "math:multiply"\n   }'
 #: variables a test environment must not inherit from the shell
 JOBS_VARIABLES = (

@@ -26,7 +26,7 @@ from local.parts.redis_server import LOOPBACK, free_port
 
 REPO = Path(__file__).resolve().parent.parent
 READY_LINE = "the stack is up"
-#: the seed's JSON body, byte for byte (its first line ends in three spaces)
+#: the sample requests' JSON body, byte for byte (its first line ends in three spaces)
 SEED_BODY = '   \n   {\n     "a": 2,\n     "b": 3,\n     "op": "math:multiply"\n   }'
 SEED_POST_HEADERS = (
     "cache-control: no-cache",

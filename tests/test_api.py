@@ -1,4 +1,4 @@
-"""The HTTP contract through Chalice's test client: the seed's requests, every op, every state a
+"""The HTTP contract through Chalice's test client: the sample requests, every op, every state a
 client can see, and every bad input. Real redis-server; jobs are run by draining the app's
 controller, as the worker Lambda does."""
 
@@ -38,7 +38,7 @@ def client(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Client]:
         yield test_client
 
 
-# -- the seed's sample requests, verbatim ------------------------------------------------------
+# -- the sample requests, verbatim ---------------------------------------------------------------
 
 
 def test_seed_post_answers_202_with_the_job_id_and_its_location(client: Client) -> None:

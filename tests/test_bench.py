@@ -1,4 +1,4 @@
-"""`python -m local bench --quick` runs end to end and writes every figure issue 5 names.
+"""`python -m local bench --quick` runs end to end and writes every documented figure.
 
 No timing is asserted: figures depend on the machine. What must hold is that the run finishes,
 checks every result, and writes the JSON other tools read.

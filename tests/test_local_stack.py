@@ -1,4 +1,4 @@
-"""`python -m local up` end to end: the seed's requests through real curl, a clean stop, a restart
+"""`python -m local up` end to end: the sample requests through real curl, a clean stop, a restart
 that loses nothing, and `make run` on a machine without Docker or redis-server on PATH."""
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ drain under cProfile and writes its stats.
 With `--quick` the sizes are too small to judge against the targets, so no verdict is given.
 """
 
-# The targets and the JSON keys are those of issue 5.
+# The targets and the JSON keys are documented in docs/performance.md.
 #
 # The worker process is `python -m local.commands.bench.worker_process URL [--isolation MODE]`:
 # it counts the Redis round trips its client makes and answers `go`, `report` and `stop` on stdin,

@@ -1,4 +1,4 @@
-"""The figures as a table for people and as the JSON of issue 5 for tools."""
+"""The figures as a table for people and as JSON for tools (the keys are a contract: scripts read them)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from .figures import Figures
 
 
 def as_json(f: Figures) -> dict[str, Any]:
-    """Exactly the keys of issue 5; null where a figure is missing or did not verify."""
+    """Exactly the documented keys; null where a figure is missing or did not verify."""
     latency = f.latency_ms or {}
     return {
         "drain": {
