@@ -1,6 +1,6 @@
 """The jobs package: asynchronous jobs on Redis, with Asynq's states and the Go service's API.
 
-Nothing outside this package knows a Redis key or script; see store.py for the layout.
+Nothing outside this package knows a Redis key or script; see store/keys.py for the layout.
 """
 
 from .callbacks import verify_callback

@@ -1,4 +1,4 @@
-"""The figures as a table for people and as JSON for tools (the keys are a contract: scripts read them)."""
+"""The figures as a table for people, and as JSON for tools (scripts read its keys)."""
 
 from __future__ import annotations
 

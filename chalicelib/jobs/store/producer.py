@@ -1,0 +1,121 @@
+"""What an API process asks of Redis: create jobs, read them, wait for their end, cancel them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+import redis
+
+from ..model import QueueStats
+from ..record import pending_since
+from .base import Enqueued, NewJob, ScriptRunner, _text
+
+T = TypeVar("T")
+
+
+class ProducerCalls(ScriptRunner):
+    """Creating, reading, waiting and cancelling: each one round trip."""
+
+    def enqueue(
+        self,
+        queue: str,
+        jobs: Sequence[NewJob],
+        kick_debounce_ms: int = 0,
+        idempotency_ttl_ms: int = 0,
+    ) -> Enqueued:
+        """Store jobs atomically, each unless its idempotency key is already held; none when a
+        unique job's lock is held (`Enqueued.duplicates`) or a key conflicts."""
+        k = self.keys(queue)
+        args: list[Any] = [kick_debounce_ms, idempotency_ttl_ms]
+        keys = [k.job, k.pending, k.scheduled, k.wake, k.kick]
+        for job in jobs:
+            idem = lock = 0
+            if job.idempotency_key is not None:
+                keys.append(self.idempotency_key(queue, job.idempotency_key))
+                idem = len(keys)
+            if job.unique is not None:
+                keys.append(self.unique_key(queue, job.unique))
+                lock = len(keys)
+            args += (job.job_id, job.record, job.run_at, job.fingerprint, idem, lock, job.unique_ms)
+        if queue in self._known_queues:
+            reply = self._guard(lambda: self._eval("enqueue", keys, args))
+        else:
+
+            def enqueue_and_record_queue() -> Any:
+                # The first enqueue of a queue in this process also records the queue, in the
+                # same round trip (on a cluster, one per node); SADD is idempotent.
+                pipe = self.client.pipeline(transaction=False)
+                pipe.execute_command("EVALSHA", self._shas["enqueue"], len(keys), *keys, *args)
+                pipe.sadd(self.queues_key, queue)
+                return pipe.execute()[0]
+
+            reply = self._guard(enqueue_and_record_queue)
+            self._known_queues.add(queue)
+        if int(reply[0]) == -1:
+            return Enqueued(False, [], (int(reply[1]) - 1, _text(reply[2])))
+        if int(reply[0]) == -2:
+            pairs = zip(reply[1::2], reply[2::2], strict=True)
+            return Enqueued(False, [], duplicates=[(int(i) - 1, _text(h)) for i, h in pairs])
+        return Enqueued(bool(int(reply[0])), [_text(a) for a in reply[1:]])
+
+    def wait_register(self, queue: str, job_id: str) -> str | None:
+        """The job's record (None: no such job), and, unless it is COMPLETED or FAILED, one
+        waiter registered for its end: the script that ends it pushes a token to its done
+        list. Call wait_unregister if the wait ends without taking that token."""
+        k = self.keys(queue)
+        raw = self._guard(lambda: self._eval("wait", (k.job, k.waiting), (job_id, 1)))
+        return _text(raw) if raw else None
+
+    def wait_unregister(self, queue: str, job_id: str) -> str | None:
+        """Deregister a waiter that gave up, and read the job's record (None: no such job)."""
+        k = self.keys(queue)
+        raw = self._guard(lambda: self._eval("wait", (k.job, k.waiting), (job_id, -1)))
+        return _text(raw) if raw else None
+
+    def wait_done(
+        self, queue: str, job_id: str, timeout_s: float, client: redis.Redis | redis.RedisCluster
+    ) -> bool:
+        """Block on `client` (whose socket timeout outlasts `timeout_s`) until the job's end
+        pushes a token for a registered waiter, or the timeout passes; True when woken."""
+        key = self.keys(queue).done(job_id)
+        timeout_s = max(0.01, round(timeout_s, 3))
+        return self._guard(lambda: client.blpop([key], timeout=timeout_s)) is not None
+
+    def cancel(self, queue: str, job_id: str, now: float) -> tuple[int, str]:
+        """Cancel a job (see scripts/cancel.lua); returns its state code before and its record
+        after (0, '' for no such job). A unique job that ended so has its lock released."""
+        k = self.keys(queue)
+        keys = (k.job, k.pending, k.scheduled, k.retry, k.failed, k.waiting, k.done(job_id),
+                k.outbox)  # fmt: skip
+        before, after, unique = self._guard(lambda: self._eval("cancel", keys, (job_id, now)))
+        if _text(unique):
+            self.unlock(queue, [(job_id, _text(unique))])
+        return int(before), _text(after)
+
+    def clear_kick(self, queue: str) -> None:
+        """Forget the kick debounce of a queue (its kick failed: the next enqueue tries again)."""
+        key = self.keys(queue).kick
+        self._guard(lambda: self.client.delete(key))
+
+    def get(self, queue: str, job_id: str) -> str | None:
+        k = self.keys(queue)
+        raw = self._guard(lambda: self.client.hget(k.job, job_id))
+        return raw.decode() if isinstance(raw, bytes) else raw
+
+    def stats(self, queue: str, now: float) -> QueueStats:
+        k = self.keys(queue)
+        keys = (k.job, k.pending, k.lease, k.scheduled, k.retry, k.failed, k.completed, k.stats)
+        reply = self._guard(lambda: self._eval("stats", keys, ()))
+        active, pending, future, retrying, failed, completed, processed, failed_total = (
+            int(n) for n in reply[:8]
+        )
+        oldest_age_s = max(0.0, now - pending_since(reply[8])) if reply[8] else None
+        return QueueStats(
+            queue, active, pending, future, retrying, failed, completed, processed, failed_total,
+            oldest_age_s,
+        )  # fmt: skip
+
+    def known_queues(self) -> list[str]:
+        members = self._guard(lambda: self.client.smembers(self.queues_key))
+        return sorted(m.decode() if isinstance(m, bytes) else m for m in members)
