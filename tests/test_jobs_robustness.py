@@ -219,3 +219,28 @@ def test_a_hung_cluster_gets_jobs_unavailable_within_about_two_seconds(
     finally:
         for node in redis_cluster:
             redis.Redis(host=LOOPBACK, port=node.port).execute_command("CLIENT", "UNPAUSE")
+
+
+@pytest.mark.parametrize("isolation", ["thread", "process"])
+def test_stop_returns_within_its_timeout_and_names_the_handler_it_abandoned(
+    redis_url: str, release: threading.Event, isolation: str
+) -> None:
+    c = JobController(redis_url, concurrency=2, isolation=isolation, timeout=60)
+    c.add_handler("test:hang", lambda p: JobResult(release.wait(60)))
+    job_id = c.create_job("test:hang", {})
+    c.start()
+    try:
+        wait_for_state(c, job_id, JobState.ACTIVE)
+        wait_until(
+            lambda: '"started_at"' in (c.store.get("default", job_id) or ""),
+            what="the handler to be running",
+        )
+        started = time.monotonic()
+        abandoned = c.stop(timeout=0.5)
+        took_s = time.monotonic() - started
+    finally:
+        release.set()
+    assert took_s < 1.0, f"stop(timeout=0.5) took {took_s:.2f}s"
+    assert len(abandoned) == 1 and abandoned[0].startswith(f"test:hang {job_id}")
+    status = c.get_status(job_id)
+    assert (status.state, status.retried) == (JobState.PENDING, 0), "handed back, untried"
