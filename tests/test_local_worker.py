@@ -5,12 +5,15 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import threading
 
 import pytest
 
-from chalicelib.jobs import JobState
+from chalicelib.jobs import JobController, JobResult, JobState
 from chalicelib.service import build_controller
+from local.commands import worker as worker_command
 from local.parts.redis_server import free_port
+from local.parts.supervisor import Flag
 from tests.jobs_helpers import wait_for_state
 from tests.local_helpers import REPO, clean_env
 
@@ -172,3 +175,30 @@ def test_options_reach_the_controller_directly_and_win_over_the_variables() -> N
         3,
         "redis://x/0",
     )
+
+
+def test_a_worker_whose_handler_threads_are_all_stuck_decides_to_exit(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What `python -m local worker` runs while it waits: it gives up (and exits with code 3,
+    which `up` answers with a restart) once every handler thread is stuck for a while."""
+    release = threading.Event()
+    controller = JobController(redis_url, concurrency=1, max_retry=0)
+    controller.add_handler("test:hang", lambda p: JobResult(release.wait(30)))
+    controller.create_jobs([("test:hang", {}) for _ in range(3)], timeout=0.1)
+    monkeypatch.setattr(worker_command, "STUCK_EXIT_AFTER_S", 0.5)
+    controller.start()
+    try:
+        assert worker_command._wait_while_healthy(controller, Flag()) is True  # noqa: SLF001
+        assert controller.health()["all_stuck"]
+    finally:
+        release.set()
+        controller.stop(timeout=1)
+    assert worker_command.STUCK_EXIT_CODE == 3
+
+
+def test_a_healthy_worker_waits_for_its_stop_signal(redis_url: str) -> None:
+    controller = JobController(redis_url)
+    stopping = Flag()
+    threading.Timer(0.3, stopping.set).start()
+    assert worker_command._wait_while_healthy(controller, stopping) is False  # noqa: SLF001
