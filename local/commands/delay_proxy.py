@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import ipaddress
 import signal
 import sys
@@ -134,6 +135,13 @@ class DelayProxy:
         self.connections: set[asyncio.Task[None]] = set()
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """One client, relayed until either side ends or the proxy stops (which cancels it)."""
+        # the stop closed this connection; ending quietly spares Python 3.11's stream callback
+        # a cancelled task, whose exception() it would log as an error
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.relay(reader, writer)
+
+    async def relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
         if len(self.connections) >= self.max_connections:
