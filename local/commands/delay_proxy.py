@@ -10,19 +10,23 @@ before a socket is opened.
 
 It accepts at most --max-connections clients at once (one more is closed at once) and holds at
 most --buffer-kib KiB in flight per direction of a connection (then it stops reading that side,
-so TCP slows the sender). Prints one line when it listens, with the port (--listen 0 picks a
-free one). SIGINT or SIGTERM closes every connection and ends it with exit code 0; a port it
-cannot listen on is exit code 1; a bad option, or a host that is not loopback, exit code 2.
+so TCP slows the sender). Threads relay each connection: their sleeps keep the delay within a
+fraction of a millisecond of MS on an idle machine. Prints one line when it listens, with the
+port (--listen 0 picks a free one). SIGINT or SIGTERM closes every connection and ends it with
+exit code 0; a port it cannot listen on is exit code 1; a bad option, or a host that is not
+loopback, exit code 2.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import ipaddress
+import queue
 import signal
+import socket
 import sys
+import threading
 import time
 
 HELP = "a loopback TCP proxy that delays each direction by a fixed time (latency experiments)"
@@ -120,113 +124,147 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 class DelayProxy:
-    """Accepts clients on `listen`, connects each to `upstream`, and forwards each direction
-    after `delay_s`, holding at most `buffer_bytes` per direction."""
+    """Accepts clients on a listening socket, connects each to `upstream`, and forwards each
+    direction `delay_s` after reading it, holding at most `buffer_bytes` per direction."""
+
+    # Threads rather than asyncio: time.sleep wakes within tens of microseconds, while asyncio's
+    # timers round each wait up to the next millisecond, which would turn 0.5 ms into 1 ms.
 
     def __init__(
-        self,
-        upstream: tuple[str, int],
-        delay_s: float,
-        max_connections: int,
-        buffer_bytes: int,
+        self, upstream: tuple[str, int], delay_s: float, max_connections: int, buffer_bytes: int
     ) -> None:
         self.upstream, self.delay_s = upstream, delay_s
-        self.max_connections, self.buffer_bytes = max_connections, buffer_bytes
-        self.connections: set[asyncio.Task[None]] = set()
+        self.max_connections = max_connections
+        self.slots = max(1, buffer_bytes // CHUNK_BYTES)
+        self.lock = threading.Lock()
+        self.connections: dict[threading.Thread, list[socket.socket]] = {}
 
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """One client, relayed until either side ends or the proxy stops (which cancels it)."""
-        # the stop closed this connection; ending quietly spares Python 3.11's stream callback
-        # a cancelled task, whose exception() it would log as an error
-        with contextlib.suppress(asyncio.CancelledError):
-            await self.relay(reader, writer)
-
-    async def relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        if len(self.connections) >= self.max_connections:
-            writer.close()
-            return
-        self.connections.add(task)
-        try:
-            up_reader, up_writer = await asyncio.wait_for(
-                asyncio.open_connection(*self.upstream), CONNECT_TIMEOUT_S
-            )
-        except (OSError, TimeoutError) as exc:
-            print(f"delay-proxy: upstream {self.upstream}: {exc}", file=sys.stderr, flush=True)
-            writer.close()
-            self.connections.discard(task)
-            return
-        try:
-            # one direction ending (a half-close) ends the connection: enough for request and
-            # answer protocols, and nothing is left half-open when the proxy stops
-            pumps = [
-                asyncio.ensure_future(self.pump(reader, up_writer)),
-                asyncio.ensure_future(self.pump(up_reader, writer)),
-            ]
+    def serve(self, listener: socket.socket, stop: threading.Event) -> None:
+        """Accept until `stop` is set, then close every connection and wait for its threads."""
+        listener.settimeout(0.2)
+        while not stop.is_set():
             try:
-                await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for pump in pumps:
-                    pump.cancel()
-                await asyncio.gather(*pumps, return_exceptions=True)
-        finally:
-            for end in (writer, up_writer):
-                end.close()
-            self.connections.discard(task)
+                client, _ = listener.accept()
+            except TimeoutError:
+                continue
+            client.settimeout(None)
+            self.accept(client)
+        listener.close()
+        with self.lock:
+            connections = list(self.connections.items())
+        for _, ends in connections:
+            _shut(ends)
+        for thread, _ in connections:
+            thread.join(5.0)
 
-    async def pump(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
-        """Each chunk read from `source` is written to `sink` delay_s after it was read, in
-        order; at most buffer_bytes wait at a time (then reading waits: TCP pushes back)."""
-        held: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
-        room = asyncio.Semaphore(max(1, self.buffer_bytes // CHUNK_BYTES))
-
-        async def read() -> None:
-            while True:
-                await room.acquire()
-                data = await source.read(CHUNK_BYTES)
-                await held.put((time.monotonic() + self.delay_s, data))
-                if not data:
-                    return
-
-        reading = asyncio.ensure_future(read())
+    def accept(self, client: socket.socket) -> None:
+        with self.lock:
+            full = len(self.connections) >= self.max_connections
+        if full:
+            client.close()
+            return
         try:
-            while True:
-                due, data = await held.get()
+            upstream = socket.create_connection(self.upstream, CONNECT_TIMEOUT_S)
+        except OSError as exc:
+            print(f"delay-proxy: upstream {self.upstream}: {exc}", file=sys.stderr, flush=True)
+            client.close()
+            return
+        upstream.settimeout(None)
+        ends = [client, upstream]
+        thread = threading.Thread(target=self.relay, args=(ends,), daemon=True)
+        with self.lock:
+            self.connections[thread] = ends
+        thread.start()
+
+    def relay(self, ends: list[socket.socket]) -> None:
+        """Both directions of one connection, until either ends (a half-close ends both: enough
+        for request and answer protocols, and nothing is left half-open)."""
+        client, upstream = ends
+        done = threading.Event()
+        threads = []
+        for source, sink in ((client, upstream), (upstream, client)):
+            held: queue.Queue[tuple[float, bytes]] = queue.Queue(self.slots)
+            threads += [
+                threading.Thread(target=self.read, args=(source, held, done), daemon=True),
+                threading.Thread(target=self.write, args=(sink, held, done), daemon=True),
+            ]
+        for thread in threads:
+            thread.start()
+        done.wait()
+        _shut(ends)
+        for thread in threads:
+            thread.join(5.0)
+        for end in ends:
+            end.close()
+        with self.lock:
+            self.connections.pop(threading.current_thread(), None)
+
+    def read(
+        self, source: socket.socket, held: queue.Queue[tuple[float, bytes]], done: threading.Event
+    ) -> None:
+        """Chunks from `source`, each stamped with when it is due; b"" at the end. Waits while
+        the direction holds its bound (then TCP makes the sender wait)."""
+        while not done.is_set():
+            try:
+                data = source.recv(CHUNK_BYTES)
+            except OSError:
+                data = b""
+            item = (time.monotonic() + self.delay_s, data)
+            while not done.is_set():
+                try:
+                    held.put(item, timeout=0.2)
+                    break
+                except queue.Full:
+                    continue
+            if not data:
+                return
+
+    def write(
+        self, sink: socket.socket, held: queue.Queue[tuple[float, bytes]], done: threading.Event
+    ) -> None:
+        """Each chunk to `sink` when it is due, in order; the end of either side ends both."""
+        try:
+            while not done.is_set():
+                try:
+                    due, data = held.get(timeout=0.2)
+                except queue.Empty:
+                    continue
                 wait_s = due - time.monotonic()
                 if wait_s > 0:
-                    await asyncio.sleep(wait_s)
+                    time.sleep(wait_s)
                 if not data:
                     return
-                sink.write(data)
-                await sink.drain()
-                room.release()
+                sink.sendall(data)
+        except OSError:
+            return
         finally:
-            reading.cancel()
-            await asyncio.gather(reading, return_exceptions=True)
-
-    async def close_all(self) -> None:
-        for task in list(self.connections):
-            task.cancel()
-        await asyncio.gather(*self.connections, return_exceptions=True)
+            done.set()
 
 
-async def serve(args: argparse.Namespace) -> int:
+def _shut(ends: list[socket.socket]) -> None:
+    """Wake whatever waits on these sockets: both directions shut down."""
+    for end in ends:
+        with contextlib.suppress(OSError):
+            end.shutdown(socket.SHUT_RDWR)
+
+
+def run(args: argparse.Namespace) -> int:
     """Listen until SIGINT or SIGTERM, then close every connection; the exit code."""
-    proxy = DelayProxy(
-        args.upstream, args.delay_ms / 1000, args.max_connections, args.buffer_kib * 1024
-    )
     host, port = args.listen
     try:
-        server = await asyncio.start_server(proxy.handle, host, port)
+        listener = socket.create_server((host, port), family=_family(host))
     except OSError as exc:
         print(f"delay-proxy: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
         return 1
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    bound = server.sockets[0].getsockname()[1]
+    proxy = DelayProxy(
+        args.upstream, args.delay_ms / 1000, args.max_connections, args.buffer_kib * 1024
+    )
+    stop = threading.Event()
+    previous = {
+        signum: signal.signal(signum, lambda _signum, _frame: stop.set())
+        for signum in (signal.SIGINT, signal.SIGTERM)
+    }
+    bound = listener.getsockname()[1]
     up_host, up_port = args.upstream
     print(
         f"delay-proxy: listening on {host}:{bound} -> {up_host}:{up_port}, "
@@ -234,14 +272,13 @@ async def serve(args: argparse.Namespace) -> int:
         flush=True,
     )
     try:
-        await stop.wait()
+        proxy.serve(listener, stop)
     finally:
-        server.close()
-        await proxy.close_all()
-        await server.wait_closed()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     print("delay-proxy: stopped", file=sys.stderr, flush=True)
     return 0
 
 
-def run(args: argparse.Namespace) -> int:
-    return asyncio.run(serve(args))
+def _family(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET

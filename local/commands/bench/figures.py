@@ -42,6 +42,11 @@ class Figures:
     rtt_drain_s: float | None = None
     rtt_drain_verified: bool = True
     rtt_create_jobs: float | None = None
+    #: the same two figures on loopback, taken just before those through the proxy
+    rtt_loopback_drain_s: float | None = None
+    rtt_loopback_create_jobs: float | None = None
+    #: the PING round trip through the proxy less that on loopback (medians, ms)
+    rtt_added_ms: float | None = None
     profile_drain_s: float | None = None
     redis_benchmark: dict[str, Any] = field(default_factory=dict)
     profile_verified: bool = True
@@ -70,13 +75,13 @@ class Figures:
     @property
     def rtt_drain_share(self) -> float | None:
         """The drain's rate through the delay proxy, as a share of its rate on loopback."""
-        if not self.rtt_drain_verified or not self.rtt_drain_s or not self.drain_s:
+        if not self.rtt_drain_verified or not self.rtt_drain_s or not self.rtt_loopback_drain_s:
             return None
-        return self.drain_s / self.rtt_drain_s
+        return self.rtt_loopback_drain_s / self.rtt_drain_s
 
     @property
     def rtt_create_jobs_share(self) -> float | None:
-        return _share(self.rtt_create_jobs, self.create_jobs)
+        return _share(self.rtt_create_jobs, self.rtt_loopback_create_jobs)
 
     @property
     def drain_rate(self) -> float | None:

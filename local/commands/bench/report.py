@@ -186,6 +186,13 @@ def render_details(f: Figures) -> Iterator[str]:
             f"{_num(f.profile_drain_s, '.2f')} s; CPU time per thread, top functions by own time:"
         )
         yield from ("  " + line for line in f.profile_top)
+    if f.rtt_added_ms is not None:
+        yield (
+            f"through the delay proxy (+{_num(f.rtt_ms, 'g')} ms asked): a PING took "
+            f"{f.rtt_added_ms:.2f} ms more than on loopback (median of 50); loopback beside it: "
+            f"drain {_num(f.rtt_loopback_drain_s, '.3f')} s, create_jobs "
+            f"{_num(f.rtt_loopback_create_jobs)} jobs/s"
+        )
     yield from _cost(f)
     for note in f.notes:
         yield f"note: {note}"
