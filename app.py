@@ -36,7 +36,7 @@ from chalicelib.jobs import (
 from chalicelib.jobs.model import parse_job_id
 from chalicelib.jobs.waiting import MAX_WAIT_S
 from chalicelib.redis_url import RedisNotConfigured
-from chalicelib.service import build_app_controller, metrics_service
+from chalicelib.service import build_app_controller, idle_exit_s, metrics_service
 from chalicelib.worker_lambda import LambdaContext, run_worker
 
 app = Chalice(app_name="chalice-jobs")
@@ -305,12 +305,17 @@ app.register_blueprint(
 
 @app.schedule(Rate(1, unit=Rate.MINUTES))
 def worker(event: CloudWatchEvent) -> dict[str, Any]:
-    """Every minute: drain the queues until the invocation has too little time left."""
+    """Every minute: drain the queues until the invocation has too little time left, or, when
+    the kick is configured, until JOBS_IDLE_EXIT_S pass with no job (the kick starts the next)."""
     context: LambdaContext = event.context  # type: ignore[assignment]
-    return run_worker(get_controller(), context, service=metrics_service())
+    return run_worker(
+        get_controller(), context, service=metrics_service(), idle_exit_s=idle_exit_s()
+    )
 
 
 @app.lambda_function(name="worker_kick")
 def worker_kick(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """The same drain, started by the API's asynchronous kick right after an enqueue."""
-    return run_worker(get_controller(), context, service=metrics_service())
+    return run_worker(
+        get_controller(), context, service=metrics_service(), idle_exit_s=idle_exit_s()
+    )

@@ -8,6 +8,7 @@ controller.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from collections.abc import Mapping
@@ -20,10 +21,15 @@ from chalicelib.business import async_maths
 from chalicelib.jobs import InvalidSettings, JobController
 from chalicelib.worker_lambda import DEFAULT_SERVICE
 
+log = logging.getLogger("chalicelib.service")
+
 #: A suppressed kick must mean a kicked worker is still taking jobs, so this stays below the time
 #: it does (its lambda_timeout less the reserve and JOBS_TIMEOUT_S: 30 - 2.5 - 10 in prod).
 DEFAULT_KICK_DEBOUNCE_S = 15.0
 DEFAULT_METRICS_SERVICE = DEFAULT_SERVICE
+#: A kicked worker must listen at least as long as the kicks it suppresses (the debounce), or a
+#: job enqueued just after it left would wait for the next scheduled worker: hence not below it.
+DEFAULT_IDLE_EXIT_S = DEFAULT_KICK_DEBOUNCE_S
 
 
 def build_controller(environ: Mapping[str, str] | None = None, **overrides: Any) -> JobController:
@@ -64,6 +70,34 @@ def kick_debounce_s(environ: Mapping[str, str]) -> float:
         value = -1.0
     if not (math.isfinite(value) and value > 0):
         raise InvalidSettings(f"JOBS_KICK_DEBOUNCE_S={raw!r} is not a positive number of seconds")
+    return value
+
+
+def idle_exit_s(environ: Mapping[str, str] | None = None) -> float:
+    """Seconds without a job after which a worker function stops draining: JOBS_IDLE_EXIT_S
+    (default DEFAULT_IDLE_EXIT_S, 0 disables), raised to the kick's debounce if below it; 0
+    when JOBS_KICK_FUNCTION is not set, since then nothing would start a worker before the
+    next scheduled one. Raises InvalidSettings for a value that is not a number >= 0."""
+    environ = os.environ if environ is None else environ
+    if not environ.get("JOBS_KICK_FUNCTION", "").strip():
+        return 0.0
+    raw = environ.get("JOBS_IDLE_EXIT_S", "").strip()
+    try:
+        value = float(raw) if raw else DEFAULT_IDLE_EXIT_S
+    except ValueError:
+        value = -1.0
+    if not (math.isfinite(value) and value >= 0):
+        raise InvalidSettings(f"JOBS_IDLE_EXIT_S={raw!r} is not a number of seconds >= 0")
+    debounce_s = kick_debounce_s(environ)
+    if 0 < value < debounce_s:
+        log.warning(
+            "JOBS_IDLE_EXIT_S=%g is below JOBS_KICK_DEBOUNCE_S=%g: using %g, so that a worker "
+            "listens as long as the kicks it suppresses",
+            value,
+            debounce_s,
+            debounce_s,
+        )
+        value = debounce_s
     return value
 
 

@@ -6,6 +6,10 @@ fails that attempt as anywhere else. What the invocation keeps in reserve is the
 follows the drain: the hand-back's writes, one stats round trip per queue and the metrics line,
 with room for a slow Redis (its commands time out after two seconds). So JOBS_TIMEOUT_S should be
 well under the worker's lambda_timeout: the worker takes no new job in its last JOBS_TIMEOUT_S.
+
+With an idle exit (chalicelib/service.py reads it: JOBS_IDLE_EXIT_S, only when the kick is
+configured), the drain also ends once that long has passed with no job done: the kick starts a
+worker on the next enqueue, so a quiet minute need not be paid for in full.
 """
 
 from __future__ import annotations
@@ -40,16 +44,20 @@ def drain_budget_s(remaining_s: float, reserve_s: float = RESERVE_S) -> float:
     return budget_s if budget_s >= MIN_BUDGET_S else 0.0
 
 
-def drain_within(controller: JobController, budget_s: float) -> int:
+def drain_within(controller: JobController, budget_s: float, idle_exit_s: float = 0.0) -> int:
     """Drain for `budget_s` seconds in all, taking jobs only while one could still run to its
-    timeout before the budget ends, then letting those in flight finish.
+    timeout before the budget ends, then letting those in flight finish. With `idle_exit_s`
+    > 0, return sooner once a stretch of `idle_exit_s` to twice that passes with no job done.
 
     When the budget cannot hold even one job timeout (a function timeout too short for
     JOBS_TIMEOUT_S), the drain takes jobs for the whole budget and hands back what is still
     running at its end, to run again elsewhere."""
     job_timeout_s = controller.settings.timeout
     if budget_s > job_timeout_s:
-        return controller.drain(budget_s - job_timeout_s, finish_within=job_timeout_s)
+        fetch_s = budget_s - job_timeout_s
+        if 0 < idle_exit_s < fetch_s:
+            return drain_until_idle(controller, fetch_s, job_timeout_s, idle_exit_s)
+        return controller.drain(fetch_s, finish_within=job_timeout_s)
     log.warning(
         "a drain of %.1fs cannot hold a job timeout of %.1fs: raise the function's timeout "
         "or lower JOBS_TIMEOUT_S",
@@ -59,19 +67,38 @@ def drain_within(controller: JobController, budget_s: float) -> int:
     return controller.drain(budget_s)
 
 
+def drain_until_idle(
+    controller: JobController, fetch_s: float, finish_s: float, idle_exit_s: float
+) -> int:
+    """Drain in slices of `idle_exit_s` (each taking jobs for the slice, then letting those in
+    flight finish within `finish_s`) until a slice does no job or `fetch_s` has passed."""
+    # Slices rather than a hook inside the worker: the worker's threads and clients live on
+    # between drain calls, so a slice costs one hand-back of prefetched jobs, not a restart.
+    fetch_until = time.monotonic() + fetch_s
+    processed = 0
+    while (left_s := fetch_until - time.monotonic()) > 0:
+        done = controller.drain(min(idle_exit_s, left_s), finish_within=finish_s)
+        processed += done
+        if not done:
+            break
+    return processed
+
+
 def run_worker(
     controller: JobController,
     context: LambdaContext,
     *,
     service: str | None = None,
     emit: Callable[[str], None] = print,
+    idle_exit_s: float = 0.0,
 ) -> dict[str, Any]:
-    """Drain until the invocation's budget is spent, then emit one EMF line (to stdout, where
-    Lambda sends it to CloudWatch Logs). Returns a summary of the drain."""
+    """Drain until the invocation's budget is spent (or, with `idle_exit_s` > 0, until that
+    long passes with no job done), then emit one EMF line (to stdout, where Lambda sends it to
+    CloudWatch Logs). Returns a summary of the drain."""
     budget_s = drain_budget_s(context.get_remaining_time_in_millis() / 1000)
     failed_before = controller.counters["failed"]
     started = time.monotonic()
-    processed = drain_within(controller, budget_s) if budget_s else 0
+    processed = drain_within(controller, budget_s, idle_exit_s) if budget_s else 0
     drain_s = time.monotonic() - started
     failed = controller.counters["failed"] - failed_before
     stats = _queue_stats(controller)

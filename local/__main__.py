@@ -25,6 +25,7 @@ COMMANDS = {
     "status": "local.commands.status",
     "jobs": "local.commands.jobs",
     "bench": "local.commands.bench",
+    "delay-proxy": "local.commands.delay_proxy",
 }
 
 

@@ -32,6 +32,11 @@ KEYS = {
     "round_trips_per_job": None,
     "commands_per_job": None,
     "redis_benchmark": None,
+    "redis_cpu_us_per_job": None,
+    "worker_cpu_us_per_job": None,
+    "create_job_vs_set": None,
+    "memory_bytes_per_job": {"pending", "completed"},
+    "rtt": {"ms", "drain_share", "create_jobs_share"},
     "verified": None,
 }
 
@@ -39,17 +44,17 @@ KEYS = {
 def test_quick_bench_writes_every_figure_and_verifies(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     run = subprocess.run(
-        [sys.executable, "-m", "local", "bench", "--quick", "--json", str(out)],
+        [sys.executable, "-m", "local", "bench", "--quick", "--rtt-ms", "1", "--json", str(out)],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=90,
     )
     assert run.returncode == 0, run.stdout + run.stderr
     figures = json.loads(out.read_text())
     assert set(figures) == set(KEYS)
     for key, inner in KEYS.items():
-        if inner is not None:
+        if inner is not None and figures[key] is not None:
             assert set(figures[key]) == inner, key
     assert figures["verified"] is True
     assert figures["drain"]["jobs_per_s"] is not None
@@ -58,6 +63,32 @@ def test_quick_bench_writes_every_figure_and_verifies(tmp_path: Path) -> None:
     assert {"set", "rpop", "set_p16", "rpop_p16"} <= set(figures["redis_benchmark"])
     assert "FAILED" not in run.stdout
     assert "n/a (quick sizes)" in run.stdout and "missed" not in run.stdout
+    for key in ("redis_cpu_us_per_job", "worker_cpu_us_per_job"):
+        assert figures[key] > 0, key
+    assert 0 < figures["create_job_vs_set"] < 1  # a script call does more than a SET
+    memory = figures["memory_bytes_per_job"]
+    assert 0 < memory["pending"] < memory["completed"]  # a result is kept with each record
+    rtt = figures["rtt"]
+    assert rtt["ms"] == 1
+    assert rtt["drain_share"] > 0
+    assert rtt["create_jobs_share"] > 0
+    assert "+1 ms round trip" in run.stdout
+    assert "a million jobs, Lambda + SQS" in run.stdout and "an idle month" in run.stdout
+
+
+def test_without_rtt_ms_the_rtt_figure_is_null(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    run = subprocess.run(
+        [sys.executable, "-m", "local", "bench", "--quick", "--jobs", "50", "--json", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    figures = json.loads(out.read_text())
+    assert figures["rtt"] is None
+    assert "round trip, share of loopback" not in run.stdout
 
 
 def test_a_missed_target_says_by_how_much() -> None:

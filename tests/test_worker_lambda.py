@@ -13,9 +13,14 @@ import pytest
 from chalice.test import Client
 
 import app
-from chalicelib.jobs import QueueStats
+from chalicelib.jobs import InvalidSettings, QueueStats
 from chalicelib.metrics import emf_record
-from chalicelib.service import build_controller
+from chalicelib.service import (
+    DEFAULT_IDLE_EXIT_S,
+    DEFAULT_KICK_DEBOUNCE_S,
+    build_controller,
+    idle_exit_s,
+)
 from chalicelib.worker_lambda import RESERVE_S, drain_budget_s, run_worker
 from local.parts.redis_server import free_port
 from tests.api_helpers import create, dev_client, get, scheduled_event, use_redis
@@ -192,3 +197,89 @@ def test_worker_takes_no_job_it_could_not_run_to_its_timeout(redis_url: str) -> 
     assert summary["processed"] == 1
     assert controller.get_status(first).result == 6
     assert controller.get_status(late[0]).status == "PENDING"
+
+
+# -- idle exit: with the kick configured, a quiet worker stops early --------------------------
+
+#: the kick is configured but never called here: jobs are created by a controller without it
+KICKED_ENV = {
+    "JOBS_KICK_FUNCTION": "chalice-jobs-test-worker_kick",
+    "JOBS_KICK_DEBOUNCE_S": "0.5",
+    "JOBS_IDLE_EXIT_S": "1",
+    "JOBS_TIMEOUT_S": "1",
+}
+#: an invocation with 6 s to take jobs: reserve, then one job timeout kept for the last jobs
+IDLE_TEST_CONTEXT_MS = (RESERVE_S + 1 + 6) * 1000
+
+
+def test_with_the_kick_an_empty_queue_ends_the_worker_after_the_idle_time(
+    redis_url: str,
+) -> None:
+    env = {"JOBS_REDIS_URL": redis_url, **KICKED_ENV}
+    controller = build_controller(env)
+
+    started = time.monotonic()
+    summary = run_worker(
+        controller, FakeContext(IDLE_TEST_CONTEXT_MS), idle_exit_s=idle_exit_s(env)
+    )
+    elapsed = time.monotonic() - started
+
+    assert summary["processed"] == 0
+    assert 1.0 <= elapsed < 2.5  # one idle slice, not the 6 s of its budget
+
+
+def test_without_the_kick_an_empty_queue_keeps_the_worker_for_its_budget(
+    redis_url: str,
+) -> None:
+    env = {"JOBS_REDIS_URL": redis_url, **KICKED_ENV}
+    del env["JOBS_KICK_FUNCTION"]
+    controller = build_controller(env)
+
+    started = time.monotonic()
+    summary = run_worker(
+        controller, FakeContext(IDLE_TEST_CONTEXT_MS), idle_exit_s=idle_exit_s(env)
+    )
+    elapsed = time.monotonic() - started
+
+    assert summary["processed"] == 0
+    assert elapsed >= 6.0
+
+
+def test_with_the_kick_jobs_arriving_keep_the_worker_going(redis_url: str) -> None:
+    env = {"JOBS_REDIS_URL": redis_url, **KICKED_ENV}
+    controller = build_controller(env)
+    producer = build_controller({"JOBS_REDIS_URL": redis_url})  # no kick: no boto3 call
+    ids: list[str] = []
+
+    def enqueue_for_3_s() -> None:
+        for n in range(6):
+            ids.append(producer.create_job("math:add", {"a": n, "b": 1}))
+            time.sleep(0.5)
+
+    thread = threading.Thread(target=enqueue_for_3_s)
+    started = time.monotonic()
+    thread.start()
+    summary = run_worker(
+        controller, FakeContext(IDLE_TEST_CONTEXT_MS), idle_exit_s=idle_exit_s(env)
+    )
+    elapsed = time.monotonic() - started
+    thread.join()
+
+    assert summary["processed"] == 6
+    assert [producer.get_status(job_id).result for job_id in ids] == [1, 2, 3, 4, 5, 6]
+    assert 3.0 <= elapsed < 6.0  # past the last job, then one idle slice
+
+
+def test_idle_exit_needs_the_kick_and_defaults_to_the_debounce() -> None:
+    kick = {"JOBS_KICK_FUNCTION": "worker_kick"}
+    assert idle_exit_s({}) == 0.0
+    assert idle_exit_s({"JOBS_IDLE_EXIT_S": "30"}) == 0.0  # nothing would start the next one
+    assert idle_exit_s(kick) == DEFAULT_IDLE_EXIT_S == DEFAULT_KICK_DEBOUNCE_S
+    assert idle_exit_s({**kick, "JOBS_IDLE_EXIT_S": "0"}) == 0.0
+    assert idle_exit_s({**kick, "JOBS_IDLE_EXIT_S": "40"}) == 40.0
+    # below the debounce, a kicked worker could leave before the jobs it was kicked for arrive
+    assert idle_exit_s({**kick, "JOBS_IDLE_EXIT_S": "3"}) == DEFAULT_KICK_DEBOUNCE_S
+    assert idle_exit_s({**kick, "JOBS_IDLE_EXIT_S": "3", "JOBS_KICK_DEBOUNCE_S": "2"}) == 3.0
+    for bad in ("-1", "soon", "nan"):
+        with pytest.raises(InvalidSettings, match="JOBS_IDLE_EXIT_S"):
+            idle_exit_s({**kick, "JOBS_IDLE_EXIT_S": bad})

@@ -6,7 +6,11 @@ backlog); the drain of that backlog by ONE worker process with default settings,
 checked; pick-up latency with that worker idle; a second backlog of the same size drained and
 checked the same way by a worker with isolation="process" (handlers in child processes); the API
 path through the Chalice app in process; the cold start of a fresh process that imports app.py and
-answers one POST /maths. Prints a table; `--json FILE` writes the figures; `--profile FILE` adds a
+answers one POST /maths. Beside the rates: Redis's and the worker's CPU per job in the drain,
+create_job against a plain SET loop, Redis memory per job queued and per job completed, and what a
+million jobs and an idle month cost on Lambda beside Lambda + SQS. `--rtt-ms MS` drains and runs
+create_jobs again through `python -m local delay-proxy` (MS per round trip), as a share of the
+loopback figures. Prints a table; `--json FILE` writes the figures; `--profile FILE` adds a
 drain under cProfile and writes its stats.
 With `--quick` the sizes are too small to judge against the targets, so no verdict is given.
 """
@@ -27,6 +31,8 @@ With `--quick` the sizes are too small to judge against the targets, so no verdi
 #   latency.py          pick-up latency with an idle worker
 #   api.py              POST + GET through the Chalice app in process
 #   cold_start.py       a fresh process: import app.py, answer one POST /maths
+#   rtt.py              the drain and create_jobs again through the delay proxy
+#   cost.py             Lambda and Lambda + SQS prices times the measured figures
 #   redis_reference.py  redis-benchmark, and what Redis itself reports (INFO)
 #   worker_handle.py    the parent's side of the worker process
 #   worker_process.py   the worker process itself, counting its round trips

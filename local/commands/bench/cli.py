@@ -40,6 +40,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run in seconds")
     parser.add_argument("--json", metavar="FILE", help="write every figure to FILE as JSON")
     parser.add_argument(
+        "--rtt-ms",
+        type=_rtt_ms,
+        metavar="MS",
+        help="also drain and create_jobs through a delay proxy adding MS to each round trip "
+        "(MS/2 each way), reported as a share of the loopback figures",
+    )
+    parser.add_argument(
         "--profile",
         metavar="FILE",
         help="also drain the jobs again in a worker under cProfile; write its pstats to FILE",
@@ -68,7 +75,7 @@ def _bench(args: argparse.Namespace) -> int:
     sizes = {name: _size(args, name, default, quick) for name, (default, quick) in SIZES.items()}
     say(f"bench: starting a private redis-server ({'quick' if args.quick else 'full'} sizes)")
     with RedisServer() as server:
-        figures = run_phases(Bench.on(server, sizes, args.profile))
+        figures = run_phases(Bench.on(server, sizes, args.profile, args.rtt_ms))
     print("\n".join(render_table(figures, quick=args.quick)))
     if args.json:
         Path(args.json).write_text(json.dumps(as_json(figures), indent=2) + "\n")
@@ -85,3 +92,13 @@ def _size(args: argparse.Namespace, name: str, default: int, quick: int) -> int:
     option = {"create_jobs_single": "create_jobs", "api_pairs": "api_requests"}.get(name, name)
     given = getattr(args, option, None)
     return max(1, given) if given is not None else (quick if args.quick else default)
+
+
+def _rtt_ms(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 1000:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a round trip of 0 to 1000 ms")
+    return value

@@ -34,9 +34,17 @@ class Bench:
     admin: redis.Redis
     client: JobController
     figures: Figures
+    #: the round trip (ms) the delay proxy adds for the drain and create_jobs again; None: no
+    rtt_ms: float | None = None
 
     @classmethod
-    def on(cls, server: RedisServer, sizes: dict[str, int], profile: str | None) -> Bench:
+    def on(
+        cls,
+        server: RedisServer,
+        sizes: dict[str, int],
+        profile: str | None,
+        rtt_ms: float | None = None,
+    ) -> Bench:
         """A run on `server`, its client with the maths handlers; the same jobs every run."""
         client = JobController(server.url)
         async_maths.register(client)
@@ -44,10 +52,11 @@ class Bench:
             server=server,
             sizes=sizes,
             profile=profile,
+            rtt_ms=rtt_ms,
             rng=random.Random(5),
             admin=redis.Redis(host=LOOPBACK, port=server.port),
             client=client,
-            figures=Figures(drain_jobs=sizes["jobs"], batch=sizes["batch"]),
+            figures=Figures(drain_jobs=sizes["jobs"], batch=sizes["batch"], rtt_ms=rtt_ms),
         )
 
     @property

@@ -14,7 +14,7 @@ from .creating import create_backlog
 from .latency import measure_latency
 from .profiling import profile_summary
 from .progress import Progress, say
-from .redis_reference import command_stats, redis_cpu_s
+from .redis_reference import command_stats, redis_cpu_s, used_memory
 from .worker_handle import WorkerProcess, worker_process
 
 #: how often the drain looks whether the last result is written
@@ -32,8 +32,9 @@ class Drain:
     finished: bool
 
 
-def measure_worker(bench: Bench, expected: dict[str, int]) -> None:
-    """The drain, then pick-up latency on the same worker process, now idle."""
+def measure_worker(bench: Bench, expected: dict[str, int], empty_bytes: int) -> None:
+    """The drain, then pick-up latency on the same worker process, now idle. `empty_bytes`:
+    Redis's used_memory before the backlog was queued, for the memory a completed job keeps."""
     f = bench.figures
     spawned = time.perf_counter()
     with worker_process(bench.url) as worker:
@@ -46,6 +47,7 @@ def measure_worker(bench: Bench, expected: dict[str, int]) -> None:
         f.commands_per_job = sum(drain.commands.values()) / jobs
         f.command_breakdown = {k: v / jobs for k, v in drain.commands.items()}
         f.redis_cpu_s = drain.redis_cpu_s
+        f.memory_completed_bytes = (used_memory(bench.admin) - empty_bytes) / jobs
         f.drain_verified = drain.finished and verify(bench, expected, "verify drain")
         f.latency_ms, f.latency_verified = measure_latency(bench)
 

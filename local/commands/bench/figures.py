@@ -20,6 +20,8 @@ class Figures:
     drain_process_s: float | None = None
     drain_process_verified: bool = False
     create_job: float | None = None
+    #: a plain redis-py SET one at a time, same process and server (requests/s)
+    set_loop: float | None = None
     create_jobs: float | None = None
     batch: int = 0
     latency_ms: dict[str, float] | None = None
@@ -32,6 +34,19 @@ class Figures:
     commands_per_job: float | None = None
     command_breakdown: dict[str, float] = field(default_factory=dict)
     redis_cpu_s: float | None = None
+    #: INFO used_memory over the empty server, per job: the backlog queued, then drained
+    memory_pending_bytes: float | None = None
+    memory_completed_bytes: float | None = None
+    #: --rtt-ms: the round trip added by the delay proxy, and the figures taken through it
+    rtt_ms: float | None = None
+    rtt_drain_s: float | None = None
+    rtt_drain_verified: bool = True
+    rtt_create_jobs: float | None = None
+    #: the same two figures on loopback, taken just before those through the proxy
+    rtt_loopback_drain_s: float | None = None
+    rtt_loopback_create_jobs: float | None = None
+    #: the PING round trip through the proxy less that on loopback (medians, ms)
+    rtt_added_ms: float | None = None
     profile_drain_s: float | None = None
     redis_benchmark: dict[str, Any] = field(default_factory=dict)
     profile_verified: bool = True
@@ -45,7 +60,28 @@ class Figures:
             and self.drain_process_verified
             and self.latency_verified
             and self.profile_verified
+            and self.rtt_drain_verified
         )
+
+    def per_job_us(self, seconds: float | None) -> float | None:
+        """`seconds` of the drain per job, in microseconds."""
+        return None if seconds is None or not self.drain_jobs else seconds / self.drain_jobs * 1e6
+
+    @property
+    def create_job_vs_set(self) -> float | None:
+        """create_job's rate as a share of the plain SET loop's."""
+        return _share(self.create_job, self.set_loop)
+
+    @property
+    def rtt_drain_share(self) -> float | None:
+        """The drain's rate through the delay proxy, as a share of its rate on loopback."""
+        if not self.rtt_drain_verified or not self.rtt_drain_s or not self.rtt_loopback_drain_s:
+            return None
+        return self.rtt_loopback_drain_s / self.rtt_drain_s
+
+    @property
+    def rtt_create_jobs_share(self) -> float | None:
+        return _share(self.rtt_create_jobs, self.rtt_loopback_create_jobs)
 
     @property
     def drain_rate(self) -> float | None:
@@ -64,3 +100,7 @@ class Figures:
     @property
     def cold_start_median(self) -> float | None:
         return statistics.median(self.cold_start_ms) if self.cold_start_ms else None
+
+
+def _share(value: float | None, reference: float | None) -> float | None:
+    return None if value is None or not reference else value / reference

@@ -56,3 +56,9 @@ def redis_cpu_s(client: redis.Redis) -> float:
     """CPU seconds the redis-server process has used (INFO cpu, user + system)."""
     info: dict[str, Any] = client.info("cpu")  # type: ignore[assignment]
     return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
+def used_memory(client: redis.Redis) -> int:
+    """Bytes Redis has allocated (INFO memory used_memory)."""
+    info: dict[str, Any] = client.info("memory")  # type: ignore[assignment]
+    return int(info["used_memory"])

@@ -5,6 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from chalicelib.service import DEFAULT_IDLE_EXIT_S
+
+from .context import ROOT
+from .cost import cost_lines, prod_functions
 from .figures import Figures
 
 
@@ -26,6 +30,20 @@ def as_json(f: Figures) -> dict[str, Any]:
         "round_trips_per_job": _round(f.round_trips_per_job, 4),
         "commands_per_job": _round(f.commands_per_job, 3),
         "redis_benchmark": f.redis_benchmark,
+        "redis_cpu_us_per_job": _round(f.per_job_us(f.redis_cpu_s), 2),
+        "worker_cpu_us_per_job": _round(f.per_job_us(f.worker_cpu_s), 2),
+        "create_job_vs_set": _round(f.create_job_vs_set, 4),
+        "memory_bytes_per_job": {
+            "pending": _round(f.memory_pending_bytes, 1),
+            "completed": _round(f.memory_completed_bytes, 1),
+        },
+        "rtt": None
+        if f.rtt_ms is None
+        else {
+            "ms": int(f.rtt_ms) if f.rtt_ms.is_integer() else f.rtt_ms,
+            "drain_share": _round(f.rtt_drain_share, 4),
+            "create_jobs_share": _round(f.rtt_create_jobs_share, 4),
+        },
         "verified": f.verified,
     }
 
@@ -54,6 +72,28 @@ def _at_most(value: float | None, target: float, unit: str) -> str:
 
 def _num(value: float | None, fmt: str = ",.0f") -> str:
     return "n/a" if value is None else format(value, fmt)
+
+
+def _pct(value: float | None) -> str:
+    return _num(None if value is None else value * 100, ".1f") + ("" if value is None else "%")
+
+
+def _rtt_rows(f: Figures) -> list[tuple[str, str, str, str]]:
+    if f.rtt_ms is None:
+        return []
+    through = f"+{f.rtt_ms:g} ms round trip"
+    return [
+        (f"drain, {through}, share of loopback", _pct(f.rtt_drain_share), "", ""),
+        (f"create_jobs, {through}, share of loopback", _pct(f.rtt_create_jobs_share), "", ""),
+    ]
+
+
+def _cost(f: Figures) -> Iterator[str]:
+    """What a million jobs and an idle month cost on Lambda, from the worker's CPU per job."""
+    cpu_us = f.per_job_us(f.worker_cpu_s)
+    if cpu_us is not None:
+        functions = prod_functions(ROOT / ".chalice" / "config.json")
+        yield from cost_lines(cpu_us / 1e6, functions, DEFAULT_IDLE_EXIT_S)
 
 
 #: the verdict of a figure with a target after a --quick run, too small to compare with targets
@@ -90,6 +130,12 @@ def render_table(f: Figures, quick: bool = False) -> Iterator[str]:
          _at_most(cold, 400.0, " ms")),
         ("boto3 on the cold-start path", boto3, "not imported",
          "" if f.cold_start_boto3 is None else ("missed" if f.cold_start_boto3 else "met")),
+        ("Redis CPU per job, drain (us)", _num(f.per_job_us(f.redis_cpu_s), ".1f"), "", ""),
+        ("worker CPU per job, drain (us)", _num(f.per_job_us(f.worker_cpu_s), ".1f"), "", ""),
+        ("create_job as a share of a SET loop", _pct(f.create_job_vs_set), "", ""),
+        ("Redis memory per PENDING job (bytes)", _num(f.memory_pending_bytes), "", ""),
+        ("Redis memory per COMPLETED job (bytes)", _num(f.memory_completed_bytes), "", ""),
+        *_rtt_rows(f),
         ("redis-benchmark SET (requests/s)", _num(rb.get("set")), "", "reference"),
         ("redis-benchmark RPOP (requests/s)", _num(rb.get("rpop")), "", "reference"),
         ("redis-benchmark SET -P 16 (requests/s)", _num(rb.get("set_p16")), "", "reference"),
@@ -140,6 +186,14 @@ def render_details(f: Figures) -> Iterator[str]:
             f"{_num(f.profile_drain_s, '.2f')} s; CPU time per thread, top functions by own time:"
         )
         yield from ("  " + line for line in f.profile_top)
+    if f.rtt_added_ms is not None:
+        yield (
+            f"through the delay proxy (+{_num(f.rtt_ms, 'g')} ms asked): a PING took "
+            f"{f.rtt_added_ms:.2f} ms more than on loopback (median of 50); loopback beside it: "
+            f"drain {_num(f.rtt_loopback_drain_s, '.3f')} s, create_jobs "
+            f"{_num(f.rtt_loopback_create_jobs)} jobs/s"
+        )
+    yield from _cost(f)
     for note in f.notes:
         yield f"note: {note}"
     yield "verified: every result checked" if f.verified else "verified: FAILED"

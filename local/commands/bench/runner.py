@@ -12,7 +12,8 @@ from .creating import measure_create_job, measure_create_jobs
 from .drain import measure_process_drain, measure_profile, measure_worker
 from .figures import Figures
 from .progress import say
-from .redis_reference import redis_benchmark
+from .redis_reference import redis_benchmark, used_memory
+from .rtt import measure_rtt
 
 
 def run_phases(bench: Bench) -> Figures:
@@ -22,10 +23,19 @@ def run_phases(bench: Bench) -> Figures:
     bench.admin.flushall()
     f.create_job = phase(bench, "create_job, one at a time", measure_create_job, None)
     bench.admin.flushall()
+    empty = used_memory(bench.admin)
     expected = phase(bench, "create_jobs, in batches", measure_create_jobs, {})
     if expected:
-        phase(bench, "drain, then latency", lambda b: measure_worker(b, expected), None)
+        f.memory_pending_bytes = (used_memory(bench.admin) - empty) / len(expected)
+        phase(bench, "drain, then latency", lambda b: measure_worker(b, expected, empty), None)
         phase(bench, "drain, isolation=process", measure_process_drain, None)
+        if bench.rtt_ms is not None:
+            phase(
+                bench,
+                f"through a delay proxy, +{bench.rtt_ms:g} ms a round trip",
+                measure_rtt,
+                None,
+            )
     phase(bench, "API in process", measure_api, None)
     phase(bench, "cold start", measure_cold_start, None)
     if bench.profile:
