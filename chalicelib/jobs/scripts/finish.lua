@@ -23,6 +23,8 @@
 -- longer this lease's (its lease expired and it was recovered), and then nothing was written.
 -- The record keeps the token of the attempt that ended it, which is how a repeat is known.
 local now, retention, day = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
+-- most batches end jobs nobody waits for: then no job's waiters are looked up
+local waiting = redis.call('EXISTS', KEYS[8]) == 1 and KEYS[8] or nil
 local codes, processed, failed, retrying = {}, 0, 0, false
 for i = 4, #ARGV, 8 do
   local id, token, outcome, payload = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
@@ -67,7 +69,7 @@ for i = 4, #ARGV, 8 do
     local lock = tonumber(ARGV[i + 5])
     if code == STATE.COMPLETED or code == STATE.FAILED then
       if lock > 0 then release_unique(KEYS[lock], id) end
-      job_ended(rec, id, KEYS[8], KEYS[tonumber(ARGV[i + 6])], KEYS[9])
+      job_ended(rec, id, waiting, KEYS[tonumber(ARGV[i + 6])], KEYS[9])
     end
     redis.call('HSET', KEYS[1], id, cjson.encode(rec))
   end

@@ -62,9 +62,10 @@ end
 -- A job just ended COMPLETED or FAILED: push one token per registered waiter to its done list
 -- (which expires: a token left by a waiter that gave up goes by itself), and put the job in the
 -- outbox when it has a callback to deliver. `done_key` may be nil when the caller could not
--- name it (recover): the waiters' entry then stays, and the caller wakes them (wake).
+-- name it (recover): the waiters' entry then stays, and the caller wakes them (wake);
+-- `waiting_key` is nil when the caller knows that nobody waits for any job of the queue.
 local function job_ended(rec, id, waiting_key, done_key, outbox_key)
-  if done_key then
+  if done_key and waiting_key then
     local waiters = tonumber(redis.call('HGET', waiting_key, id) or 0)
     if waiters > 0 then
       redis.call('HDEL', waiting_key, id)

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from ..attempt import Handler, describe_error, retry_delay_s, run_handler
 from ..config import Settings
-from ..current import CurrentJob, running
+from ..current import CurrentJob, enter, leave
 from ..model import JobsUnavailable
 from ..process_pool import HandlerProcessPool
 from ..record import CANCELLED, Outcome
@@ -159,8 +159,11 @@ class Executors:
             )  # fmt: skip
         else:
             handler = self.handlers.get(leased.job_type)
-            with running(current):
+            token = enter(current)
+            try:
                 outcome, payload = run_handler(handler, leased.job_type, leased.params_json)
+            finally:
+                leave(token)
         if outcome is Outcome.DONE and len(payload) > self.settings.max_result_bytes:
             limit = self.settings.max_result_bytes
             error = (
