@@ -86,12 +86,13 @@ def _live_stack_url(path: Path) -> str | None:
     if not isinstance(state, dict):
         return None
     url, pid = state.get("redis_url"), state.get("pid")
-    if not isinstance(url, str) or not url or not _alive(pid):
+    if not isinstance(url, str) or not url or not pid_alive(pid):
         return None
     return url
 
 
-def _alive(pid: object) -> bool:
+def pid_alive(pid: object) -> bool:
+    """Whether a process with this pid exists (a pid that is not a positive int: no)."""
     if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
         return False
     try:

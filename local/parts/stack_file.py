@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from chalicelib.redis_url import pid_alive
+
 from . import LOCAL_DIR
 
 DEFAULT_DATA_DIR = LOCAL_DIR / ".data"
@@ -51,7 +53,7 @@ def claim(data_dir: Path) -> str | None:
     names another live process, and two Redis servers must not share one append-only file."""
     state = read_state(data_dir)
     owner = state.get("pid") if state else None
-    if owner != os.getpid() and _alive(owner) and _runs_local(owner):
+    if owner != os.getpid() and pid_alive(owner) and _runs_local(owner):
         return f"a stack (pid {owner}) already uses {shown(data_dir)}; stop it or pass --data-dir"
     write_state(data_dir, {"pid": os.getpid()})
     return None
@@ -82,7 +84,7 @@ def resolve_url(environ: Mapping[str, str]) -> tuple[str, str]:
         return url, "JOBS_REDIS_URL"
     data_dir = data_dir_of(environ)
     state = read_state(data_dir)
-    if state and state.get("redis_url") and _alive(state.get("pid")):
+    if state and state.get("redis_url") and pid_alive(state.get("pid")):
         return str(state["redis_url"]), f"the local stack, {shown(data_dir / STATE_FILE)}"
     raise NoRedisToUse(
         f"no local stack runs ({shown(data_dir / STATE_FILE)}) and JOBS_REDIS_URL is not set: "
@@ -100,14 +102,4 @@ def _runs_local(pid: object) -> bool:
         return True  # no /proc, or not ours to read: assume the worst
     return b"local" in argv
 
-
-def _alive(pid: object) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
     return True

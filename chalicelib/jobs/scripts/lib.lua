@@ -86,3 +86,15 @@ local function fail_cancelled(rec, id, now, failed_key)
   rec.completed_at = now
   redis.call('ZADD', failed_key, now, id)
 end
+
+-- Put an ACTIVE job back at the head of PENDING, untried: its lease was handed back, or its
+-- dequeue's reply was lost. Writes the record.
+local function back_to_pending_head(rec, id, job_key, lease_key, pending_key)
+  rec.state = STATE.PENDING
+  rec.token = nil
+  rec.leased_at = nil
+  rec.started_at = nil
+  redis.call('HSET', job_key, id, cjson.encode(rec))
+  redis.call('ZREM', lease_key, id)
+  redis.call('LPUSH', pending_key, id)
+end

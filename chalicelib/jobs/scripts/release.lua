@@ -14,12 +14,7 @@ for i = #ids, 1, -1 do
   local raw = redis.call('HGET', KEYS[1], id)
   local rec = raw and cjson.decode(raw)
   if rec and rec.state == STATE.ACTIVE and rec.token == ARGV[1] and not rec.started_at then
-    rec.state = STATE.PENDING
-    rec.token = nil
-    rec.leased_at = nil
-    redis.call('HSET', KEYS[1], id, cjson.encode(rec))
-    redis.call('ZREM', KEYS[2], id)
-    redis.call('LPUSH', KEYS[3], id)
+    back_to_pending_head(rec, id, KEYS[1], KEYS[2], KEYS[3])
     moved = moved + 1
   end
 end
