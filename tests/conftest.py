@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from chalice.test import Client
 
 from local.parts.redis_server import LOOPBACK, RedisServer, find_redis_binary, start_cluster
 
@@ -98,3 +99,13 @@ def queue_server(no_process_left: None, tmp_path: Path) -> Iterator[RedisServer]
         if server.process is not None and server.process.poll() is None:
             os.kill(server.process.pid, signal.SIGCONT)
         server.stop()
+
+
+@pytest.fixture
+def client(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Client]:
+    """Chalice's test client of the app (dev stage) on the test's flushed redis-server."""
+    from tests.api_helpers import dev_client, use_redis  # noqa: PLC0415 - imports the app
+
+    use_redis(monkeypatch, redis_url)
+    with dev_client() as test_client:
+        yield test_client

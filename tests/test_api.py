@@ -31,13 +31,6 @@ JOB_ID = re.compile(r"default@[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f
 UNKNOWN_ID = "default@2f1e6a52-3c1d-4b7a-9e55-0d6a3b8c9f10"
 
 
-@pytest.fixture
-def client(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Client]:
-    use_redis(monkeypatch, redis_url)
-    with dev_client() as test_client:
-        yield test_client
-
-
 # -- the sample requests, verbatim ---------------------------------------------------------------
 
 

@@ -5,23 +5,15 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 from chalice.test import Client
 
 import app
-from tests.api_helpers import create, dev_client, use_redis
+from tests.api_helpers import create
 from tests.test_openapi import check_answer
 
 UNKNOWN_ID = "default@2f1e6a52-3c1d-4b7a-9e55-0d6a3b8c9f10"
-
-
-@pytest.fixture
-def client(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Client]:
-    use_redis(monkeypatch, redis_url)
-    with dev_client() as test_client:
-        yield test_client
 
 
 def test_get_with_wait_answers_when_the_job_ends(client: Client) -> None:

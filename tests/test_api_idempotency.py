@@ -15,13 +15,6 @@ JSON = {"content-type": "application/json"}
 BODY = {"op": "math:add", "a": 1, "b": 2}
 
 
-@pytest.fixture
-def client(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Client]:
-    use_redis(monkeypatch, redis_url)
-    with dev_client() as test_client:
-        yield test_client
-
-
 def test_a_replayed_post_answers_the_same_job_and_says_so(client: Client, redis_url: str) -> None:
     first = post_json(client, BODY, {**JSON, "Idempotency-Key": "order-1"})
     again = post_json(client, BODY, {**JSON, "Idempotency-Key": "order-1"})

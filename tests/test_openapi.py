@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import jsonschema
@@ -20,13 +19,6 @@ from tests.api_helpers import PROJECT_DIR, SEED_BODY, SEED_HEADERS, dev_client, 
 
 DOCUMENT: dict[str, Any] = json.loads((PROJECT_DIR / "openapi.json").read_text())
 UNKNOWN_ID = "default@2f1e6a52-3c1d-4b7a-9e55-0d6a3b8c9f10"
-
-
-@pytest.fixture
-def client(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Client]:
-    use_redis(monkeypatch, redis_url)
-    with dev_client() as test_client:
-        yield test_client
 
 
 def check_answer(method: str, path: str, response: HTTPResponse) -> None:
