@@ -17,9 +17,12 @@ local out = {''}
 local paused = redis.call('EXISTS', KEYS[7]) == 1
 local ids = not paused and redis.call('LPOP', KEYS[2], ARGV[2])
 if ids then
-  for _, id in ipairs(ids) do
-    local raw = redis.call('HGET', KEYS[1], id)
-    if raw then
+  local raws, records, leases, seen = hmget_many(KEYS[1], ids), {}, {}, {}
+  for n, id in ipairs(ids) do
+    local raw = raws[n]
+    -- an id listed twice in PENDING is taken once
+    if raw and not seen[id] then
+      seen[id] = true
       local rec = cjson.decode(raw)
       if rec.state == STATE.PENDING then
         rec.state = STATE.ACTIVE
@@ -27,12 +30,16 @@ if ids then
         rec.leased_at = now
         rec.started_at = nil
         local encoded = cjson.encode(rec)
-        redis.call('HSET', KEYS[1], id, encoded)
-        redis.call('ZADD', KEYS[3], expiry, id)
+        records[#records + 1] = id
+        records[#records + 1] = encoded
+        leases[#leases + 1] = expiry
+        leases[#leases + 1] = id
         out[#out + 1] = encoded
       end
     end
   end
+  call_many('HSET', KEYS[1], records)
+  call_many('ZADD', KEYS[3], leases)
 end
 if not paused and redis.call('LLEN', KEYS[2]) > 0 then rearm_wake(KEYS[6]) end
 local due = nil

@@ -26,15 +26,22 @@ local now, retention, day = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
 -- most batches end jobs nobody waits for: then no job's waiters are looked up
 local waiting = redis.call('EXISTS', KEYS[8]) == 1 and KEYS[8] or nil
 local codes, processed, failed, retrying = {}, 0, 0, false
+-- every outcome's record read in one call, changed here, and written back in one call; an id
+-- twice in a batch (a repeat) sees the record as its first outcome left it
+local ids = {}
+for i = 4, #ARGV, 8 do ids[#ids + 1] = ARGV[i] end
+local raws, recs, changed, ended_leases, completions = hmget_many(KEYS[1], ids), {}, {}, {}, {}
+for n, id in ipairs(ids) do
+  if raws[n] and recs[id] == nil then recs[id] = cjson.decode(raws[n]) end
+end
 for i = 4, #ARGV, 8 do
   local id, token, outcome, payload = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   local code = 0
-  local raw = redis.call('HGET', KEYS[1], id)
-  local rec = raw and cjson.decode(raw)
+  local rec = recs[id]
   if rec and rec.token == token and rec.state ~= STATE.ACTIVE then
     code = rec.state
   elseif rec and rec.state == STATE.ACTIVE and rec.token == token then
-    redis.call('ZREM', KEYS[2], id)
+    ended_leases[#ended_leases + 1] = id
     if outcome ~= OUTCOME.DEFER then rec.started_at = rec.started_at or rec.leased_at end
     if ARGV[i + 7] ~= '' then rec.progress = ARGV[i + 7] end
     if rec.cancel and outcome ~= OUTCOME.DONE then
@@ -51,7 +58,8 @@ for i = 4, #ARGV, 8 do
       rec.result = payload
       rec.completed_at = now
       rec.expires_at = now + (rec.retention or retention)
-      redis.call('ZADD', KEYS[3], rec.expires_at, id)
+      completions[#completions + 1] = rec.expires_at
+      completions[#completions + 1] = id
     else
       processed = processed + 1
       failed = failed + 1
@@ -71,10 +79,18 @@ for i = 4, #ARGV, 8 do
       if lock > 0 then release_unique(KEYS[lock], id) end
       job_ended(rec, id, waiting, KEYS[tonumber(ARGV[i + 6])], KEYS[9])
     end
-    redis.call('HSET', KEYS[1], id, cjson.encode(rec))
+    changed[id] = true
   end
   codes[#codes + 1] = code
 end
+local records = {}
+for id in pairs(changed) do
+  records[#records + 1] = id
+  records[#records + 1] = cjson.encode(recs[id])
+end
+call_many('HSET', KEYS[1], records)
+call_many('ZREM', KEYS[2], ended_leases)
+call_many('ZADD', KEYS[3], completions)
 count(KEYS[6], day, processed, failed)
 if retrying then rearm_wake(KEYS[7]) end
 return codes

@@ -2,6 +2,29 @@
 -- the STATE, OUTCOME and ERRORS_KEPT constants that the record module generates). Each function
 -- touches only keys its caller passes in, which the caller declared in its own KEYS.
 
+-- One Redis call per batch, not per job: a script's calls cost Redis as much as a client's, less
+-- the network. Lua hands at most a few thousand values to one call, so long lists go in chunks
+-- (of an even size: lists of pairs stay whole).
+local CHUNK = 1000
+
+-- HMGET of `fields` in chunks; one value (false when the field is missing) per field, in order.
+local function hmget_many(key, fields)
+  local values = {}
+  for i = 1, #fields, CHUNK do
+    local part = redis.call('HMGET', key, unpack(fields, i, math.min(i + CHUNK - 1, #fields)))
+    for j = 1, #part do values[#values + 1] = part[j] end
+  end
+  return values
+end
+
+-- `command key arg...` over `args` in chunks (HSET field value..., ZADD score member...,
+-- ZREM member...); nothing when `args` is empty.
+local function call_many(command, key, args)
+  for i = 1, #args, CHUNK do
+    redis.call(command, key, unpack(args, i, math.min(i + CHUNK - 1, #args)))
+  end
+end
+
 -- Leave one token in a wake list, so that one idle worker blocked on it wakes up.
 local function rearm_wake(wake_key)
   redis.call('LPUSH', wake_key, 1)
