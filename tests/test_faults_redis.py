@@ -85,9 +85,12 @@ def test_redis_killed_and_restarted_on_its_aof_loses_no_acknowledged_job(
 def test_redis_stopped_mid_drain_strands_no_job_and_runs_each_exactly_once(
     queue_server: RedisServer, traces_server: RedisServer, traces: redis.Redis
 ) -> None:
-    # a lease longer than the stop and the 3 s after it: no lease expiry can mend a lost reply
+    # a lease longer than the stop and the 3 s after it: no lease expiry can mend a lost reply.
+    # The traced handler runs about 1,200 jobs/s here, and the worker's first call after the
+    # stop comes up to 0.5 s after SIGCONT: 1,500 jobs leave the 3 s to the promise, not to
+    # the rate of the rest of the drain.
     controller = controller_for(queue_server, traces_server, max_retry=0, lease=10.0)
-    ids = controller.create_jobs([("test:count", {"n": n}) for n in range(3000)])
+    ids = controller.create_jobs([("test:count", {"n": n}) for n in range(1500)])
     jobs = {job_id: str(n) for n, job_id in enumerate(ids)}
     controller.start()
     try:
@@ -104,7 +107,7 @@ def test_redis_stopped_mid_drain_strands_no_job_and_runs_each_exactly_once(
     t = tally(controller, jobs, traces)
     assert settled_after_s <= 3.0, f"settled {settled_after_s:.1f}s after SIGCONT; {t.line()}"
     assert (t.failed, t.active, t.lost) == (0, 0, 0), t.line()
-    assert (t.completed, t.completed_twice, t.ran_twice_at_once) == (3000, 0, 0), t.line()
+    assert (t.completed, t.completed_twice, t.ran_twice_at_once) == (1500, 0, 0), t.line()
     assert t.charged_never_ran == 0, t.line()
     assert controller.counters["lost"] == 0, controller.counters
 
