@@ -244,3 +244,30 @@ def test_stop_returns_within_its_timeout_and_names_the_handler_it_abandoned(
     assert len(abandoned) == 1 and abandoned[0].startswith(f"test:hang {job_id}")
     status = c.get_status(job_id)
     assert (status.state, status.retried) == (JobState.PENDING, 0), "handed back, untried"
+
+
+def test_calls_left_behind_by_a_stalled_redis_do_not_delay_the_next_calls_near_a_deadline(
+    redis_url: str,
+) -> None:
+    # more calls stuck than the kept helper threads (a Redis that stalled mid-drain), then a
+    # call to a healthy Redis near a deadline: it answers, and is not queued behind them
+    from chalicelib.jobs.worker.deadline import HELPER_THREADS, within  # noqa: PLC0415
+
+    release = threading.Event()
+    stuck = [
+        threading.Thread(
+            target=lambda: pytest.raises(
+                JobsUnavailable, within, time.monotonic() + 0.05, release.wait, 5.0
+            )
+        )
+        for _ in range(HELPER_THREADS + 2)
+    ]
+    for thread in stuck:
+        thread.start()
+    try:
+        for thread in stuck:
+            thread.join(timeout=5.0)
+        client = redis.Redis.from_url(redis_url)
+        assert within(time.monotonic() + 0.2, client.ping) is True
+    finally:
+        release.set()
