@@ -27,6 +27,7 @@ KEYS = {
     "create_job": {"jobs_per_s"},
     "create_jobs": {"jobs_per_s"},
     "latency_ms": {"p50", "p95", "p99"},
+    "wait_wake_ms": {"p50", "p95", "p99"},
     "api": {"requests_per_s"},
     "cold_start_ms": None,
     "round_trips_per_job": None,
@@ -65,6 +66,9 @@ def test_quick_bench_writes_every_figure_and_verifies(tmp_path: Path) -> None:
     assert "n/a (quick sizes)" in run.stdout and "missed" not in run.stdout
     for key in ("redis_cpu_us_per_job", "worker_cpu_us_per_job"):
         assert figures[key] > 0, key
+    wake = figures["wait_wake_ms"]
+    assert wake["p99"] is not None and wake["p99"] < 10_000  # woken by the end, not timed out
+    assert "wait wake-up" in run.stdout
     assert 0 < figures["create_job_vs_set"] < 1  # a script call does more than a SET
     memory = figures["memory_bytes_per_job"]
     assert 0 < memory["pending"] < memory["completed"]  # a result is kept with each record

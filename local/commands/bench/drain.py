@@ -11,7 +11,7 @@ from chalicelib.jobs import JobState
 
 from .context import QUEUE, Bench
 from .creating import create_backlog
-from .latency import measure_latency
+from .latency import measure_latency, measure_wait_wake
 from .profiling import profile_summary
 from .progress import Progress, say
 from .redis_reference import command_stats, redis_cpu_s, used_memory
@@ -33,8 +33,9 @@ class Drain:
 
 
 def measure_worker(bench: Bench, expected: dict[str, int], empty_bytes: int) -> None:
-    """The drain, then pick-up latency on the same worker process, now idle. `empty_bytes`:
-    Redis's used_memory before the backlog was queued, for the memory a completed job keeps."""
+    """The drain, then pick-up latency and the wait's wake-up on the same worker process, now
+    idle. `empty_bytes`: Redis's used_memory before the backlog was queued, for the memory a
+    completed job keeps."""
     f = bench.figures
     spawned = time.perf_counter()
     with worker_process(bench.url) as worker:
@@ -50,6 +51,7 @@ def measure_worker(bench: Bench, expected: dict[str, int], empty_bytes: int) -> 
         f.memory_completed_bytes = (used_memory(bench.admin) - empty_bytes) / jobs
         f.drain_verified = drain.finished and verify(bench, expected, "verify drain")
         f.latency_ms, f.latency_verified = measure_latency(bench)
+        f.wait_wake_ms, f.wait_wake_verified = measure_wait_wake(bench)
 
 
 def measure_process_drain(bench: Bench) -> None:

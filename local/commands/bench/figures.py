@@ -26,6 +26,9 @@ class Figures:
     batch: int = 0
     latency_ms: dict[str, float] | None = None
     latency_verified: bool = False
+    #: controller.wait: from a job's completion to its waiter's answer
+    wait_wake_ms: dict[str, float] | None = None
+    wait_wake_verified: bool = False
     api_rps: float | None = None
     cold_start_ms: list[float] = field(default_factory=list)
     cold_start_boto3: bool | None = None
@@ -59,6 +62,7 @@ class Figures:
             self.drain_verified
             and self.drain_process_verified
             and self.latency_verified
+            and self.wait_wake_verified
             and self.profile_verified
             and self.rtt_drain_verified
         )

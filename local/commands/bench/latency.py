@@ -1,4 +1,5 @@
-"""Pick-up latency: with the worker idle, one job at a time from create_job to COMPLETED."""
+"""Pick-up latency: with the worker idle, one job at a time from create_job to COMPLETED; and
+the wake-up latency of `wait`, from a job's completion to the waiter's answer."""
 
 from __future__ import annotations
 
@@ -34,6 +35,29 @@ def measure_latency(bench: Bench) -> tuple[dict[str, float], bool]:
         if status.state is not JobState.COMPLETED or status.result != a * b:
             ok = False
             say(f"bench: FAILED: latency job {job_id}: {status.status} {status.result!r}")
+        bar.update(len(samples))
+    bar.close()
+    return percentiles(samples), ok
+
+
+def measure_wait_wake(bench: Bench) -> tuple[dict[str, float], bool]:
+    """Create one job at a time and `wait` for it (one blocking call, woken by the job's end):
+    percentiles in ms of the time from its completion (the finish script's clock, this host's)
+    to the waiter's answer."""
+    count = bench.sizes["latency_jobs"]
+    samples: list[float] = []
+    ok = True
+    bar = Progress("wait wake-up", count)
+    for _ in range(count):
+        a, b = bench.rng.randint(1, 10**6), bench.rng.randint(1, 10**6)
+        job_id = bench.client.create_job(JOB_TYPE, {"a": a, "b": b})
+        status = bench.client.wait(job_id, LATENCY_TIMEOUT_S)
+        answered = time.time()
+        if status.state is not JobState.COMPLETED or status.result != a * b:
+            ok = False
+            say(f"bench: FAILED: wait for job {job_id}: {status.status} {status.result!r}")
+        elif status.completed_at is not None:
+            samples.append(max(0.0, answered - status.completed_at) * 1000)
         bar.update(len(samples))
     bar.close()
     return percentiles(samples), ok

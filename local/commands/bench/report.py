@@ -15,6 +15,7 @@ from .figures import Figures
 def as_json(f: Figures) -> dict[str, Any]:
     """Exactly the documented keys; null where a figure is missing or did not verify."""
     latency = f.latency_ms or {}
+    wake = f.wait_wake_ms or {}
     return {
         "drain": {
             "jobs": f.drain_jobs,
@@ -25,6 +26,7 @@ def as_json(f: Figures) -> dict[str, Any]:
         "create_job": {"jobs_per_s": _round(f.create_job, 1)},
         "create_jobs": {"jobs_per_s": _round(f.create_jobs, 1)},
         "latency_ms": {k: _round(latency.get(k), 3) for k in ("p50", "p95", "p99")},
+        "wait_wake_ms": {k: _round(wake.get(k), 3) for k in ("p50", "p95", "p99")},
         "api": {"requests_per_s": _round(f.api_rps, 1)},
         "cold_start_ms": _round(f.cold_start_median, 1),
         "round_trips_per_job": _round(f.round_trips_per_job, 4),
@@ -104,6 +106,7 @@ def render_table(f: Figures, quick: bool = False) -> Iterator[str]:
     """One row per figure with its target and verdict, then the details behind them. With
     `quick`, figures with a target get QUICK_VERDICT instead of a comparison."""
     lat = f.latency_ms or {}
+    wake = f.wait_wake_ms or {}
     rb = f.redis_benchmark
     cold = f.cold_start_median
     boto3 = {None: "n/a", True: "imported", False: "not imported"}[f.cold_start_boto3]
@@ -122,6 +125,8 @@ def render_table(f: Figures, quick: bool = False) -> Iterator[str]:
         ("pick-up latency p95 (ms)", _num(lat.get("p95"), ".2f"), "", ""),
         ("pick-up latency p99 (ms)", _num(lat.get("p99"), ".2f"), "<= 10",
          _at_most(lat.get("p99"), 10.0, " ms")),
+        ("wait wake-up, completion to answer, p50 (ms)", _num(wake.get("p50"), ".2f"), "", ""),
+        ("wait wake-up, completion to answer, p99 (ms)", _num(wake.get("p99"), ".2f"), "", ""),
         ("Redis round trips per job (drain)", _num(f.round_trips_per_job, ".4f"), "<= 0.1",
          _at_most(f.round_trips_per_job, 0.1, "")),
         ("Redis commands per job (drain)", _num(f.commands_per_job, ".2f"), "", ""),
