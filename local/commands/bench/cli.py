@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ...parts.redis_server import RedisServer
-from .context import Bench
+from .context import INTERRUPTED, Bench
 from .progress import say
 from .report import as_json, render_table
 from .runner import run_phases
@@ -56,18 +56,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     """Run every phase, print the table; 0 only if every result checked out, 130 when Ctrl-C or
     SIGTERM cut it short (the private redis-server and the worker process are stopped first)."""
-    previous = signal.signal(signal.SIGTERM, _interrupt)
+    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         return _bench(args)
     except KeyboardInterrupt:
         say("bench: interrupted")
         return 130
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _interrupt(_signum: int, _frame: object) -> None:
-    """SIGTERM as Ctrl-C: the `with` blocks on the way out stop what the run started."""
+    """SIGTERM as Ctrl-C: the `with` blocks on the way out stop what the run started. The flag
+    stays set, so a phase whose failure came first (a terminal's Ctrl-C also stops the private
+    redis-server) still ends the run as interrupted, not as a failed phase."""
+    INTERRUPTED.set()
     raise KeyboardInterrupt
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,8 @@ from .figures import Figures
 ROOT = Path(__file__).resolve().parents[3]
 JOB_TYPE = "math:multiply"
 QUEUE = "default"
+#: set by SIGINT or SIGTERM (cli.py); a phase that fails after it ends the run as interrupted
+INTERRUPTED = threading.Event()
 
 
 @dataclass

@@ -7,7 +7,7 @@ from typing import Any
 
 from .api import measure_api
 from .cold_start import measure_cold_start
-from .context import Bench
+from .context import INTERRUPTED, Bench
 from .creating import measure_create_job, measure_create_jobs
 from .drain import measure_process_drain, measure_profile, measure_worker
 from .figures import Figures
@@ -45,10 +45,14 @@ def run_phases(bench: Bench) -> Figures:
 
 def phase(bench: Bench, name: str, measure: Callable[[Bench], Any], fallback: Any) -> Any:
     """measure(bench), or `fallback` with a note saying why it failed."""
+    if INTERRUPTED.is_set():
+        raise KeyboardInterrupt
     say(f"bench: {name}")
     try:
         return measure(bench)
     except Exception as exc:  # noqa: BLE001 - one broken phase must not hide the others
+        if INTERRUPTED.is_set():  # it failed because the run was being stopped
+            raise KeyboardInterrupt from None
         bench.figures.notes.append(f"{name}: {type(exc).__name__}: {exc}")
         say(f"bench: {name} failed: {type(exc).__name__}: {exc}")
         return fallback
