@@ -249,13 +249,15 @@ def checked_job_id(job_id: str) -> str:
 @answers_errors
 def create_maths_job() -> Response:
     """Enqueue a maths job; 202 with its id, and its status URL in Location. With an
-    Idempotency-Key used before, 202 with the first job's id and Idempotent-Replayed: true."""
+    Idempotency-Key used before, 202 with the first job's id and Idempotent-Replayed: true.
+    With a callback_url, the job's end is POSTed there (400 for a URL that is not allowed)."""
     request = async_maths.parse_body(json_body())
     submitted = get_controller().submit(
         request.op,
         request.params,
         process_in=request.delay_seconds or None,
         idempotency_key=idempotency_key(),
+        callback_url=request.callback_url,
     )
     headers = {"Location": location_of(submitted.job_id)}
     if submitted.replayed:

@@ -10,11 +10,13 @@ from typing import Any
 
 from chalicelib.admin import openapi as admin_openapi
 from chalicelib.business.async_maths import MAX_DELAY_S, OPERATIONS
+from chalicelib.jobs.callbacks import CALLBACK_QUEUE, MAX_URL_CHARS, SIGNATURE_HEADER
 
 JOB_ID_PATTERN = (
     "^[A-Za-z0-9_-]{1,64}@[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
 )
 EXAMPLE_ID = "default@62df3011-b919-4d12-9a0d-87a85142b9b4"
+DELIVERY_ID_PATTERN = JOB_ID_PATTERN.replace("[A-Za-z0-9_-]{1,64}", CALLBACK_QUEUE, 1)
 JSON = "application/json"
 
 DESCRIPTION = """\
@@ -68,6 +70,19 @@ def _not_configured() -> dict[str, Any]:
 
 
 def _schemas() -> dict[str, Any]:
+    schemas = _base_schemas()
+    status = schemas["JobStatus"]
+    told = {k: v for k, v in status["properties"].items() if k != "callback_id"}
+    schemas["CallbackBody"] = {
+        **status,
+        "description": "what a callback POSTs: the JobStatus of the job that ended, with its id",
+        "required": ["id", *status["required"]],
+        "properties": {"id": {"type": "string", "pattern": JOB_ID_PATTERN}, **told},
+    }
+    return schemas
+
+
+def _base_schemas() -> dict[str, Any]:
     return {
         "MathsRequest": {
             "type": "object",
@@ -82,6 +97,14 @@ def _schemas() -> dict[str, Any]:
                     "minimum": 0,
                     "maximum": MAX_DELAY_S,
                     "description": "run the job this many seconds from now (FUTURE until then)",
+                },
+                "callback_url": {
+                    "type": ["string", "null"],
+                    "format": "uri",
+                    "maxLength": MAX_URL_CHARS,
+                    "description": "when the job ends, its status and id are POSTed here, "
+                    "signed (see the jobEnded webhook): an https URL whose host resolves to "
+                    "public addresses only. 400 when callbacks are not enabled here.",
                 },
             },
         },
@@ -105,8 +128,9 @@ def _schemas() -> dict[str, Any]:
                     "enum": ["ACTIVE", "PENDING", "FUTURE", "RETRYING", "FAILED", "COMPLETED"],
                 },
                 "res": {
-                    "type": ["number", "null"],
-                    "description": "the result once COMPLETED, else null",
+                    "type": ["number", "object", "null"],
+                    "description": "the result once COMPLETED, else null (a maths job's is a "
+                    "number; a callback delivery's is {status, url})",
                 },
                 "error": {"type": "string", "description": "the last failed attempt's error"},
                 "cancelled": {
@@ -122,6 +146,12 @@ def _schemas() -> dict[str, Any]:
                         "fraction": {"type": "number", "minimum": 0, "maximum": 1},
                         "message": {"type": "string"},
                     },
+                },
+                "callback_id": {
+                    "type": "string",
+                    "pattern": DELIVERY_ID_PATTERN,
+                    "description": "the job delivering its callback, once it ended: GET it like "
+                    "any job to see the delivery's attempts and outcome",
                 },
             },
         },
@@ -163,6 +193,14 @@ def _create_job(max_body_bytes: int, retry_after_s: int) -> dict[str, Any]:
                         "now": {"value": {"a": 2, "b": 3, "op": "math:multiply"}},
                         "later": {
                             "value": {"a": 7, "b": 2, "op": "math:divide", "delay_seconds": 5}
+                        },
+                        "called back": {
+                            "value": {
+                                "a": 2,
+                                "b": 3,
+                                "op": "math:add",
+                                "callback_url": "https://example.com/hooks/maths",
+                            }
                         },
                     },
                 }
@@ -314,6 +352,44 @@ def _get_job(retry_after_s: int) -> dict[str, Any]:
     }
 
 
+def _job_ended() -> dict[str, Any]:
+    return {
+        "post": {
+            "operationId": "jobEnded",
+            "summary": "A job with a callback_url ended (COMPLETED or FAILED)",
+            "description": "POSTed to the job's callback_url, once per end, by a delivery job "
+            f"of the '{CALLBACK_QUEUE}' queue: retried with backoff for up to 24 h while the "
+            "answer is not 2xx or does not come within 10 s; redirects are not followed. "
+            "Deliveries are at least once: the same id and state may come twice. Check "
+            f"{SIGNATURE_HEADER} with chalicelib.jobs.verify_callback, or compute it: "
+            "t=<unix seconds>,v1=<hex HMAC-SHA256 of '<t>.<body>' with the shared secret>.",
+            "parameters": [
+                {
+                    "name": SIGNATURE_HEADER,
+                    "in": "header",
+                    "required": True,
+                    "schema": {"type": "string", "pattern": "^t=[0-9]+,v1=[0-9a-f]{64}$"},
+                }
+            ],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    JSON: {
+                        "schema": {"$ref": "#/components/schemas/CallbackBody"},
+                        "example": {
+                            "id": EXAMPLE_ID,
+                            "state_code": 6,
+                            "status": "COMPLETED",
+                            "res": 5,
+                        },
+                    }
+                },
+            },
+            "responses": {"2XX": {"description": "taken; any other answer is retried"}},
+        }
+    }
+
+
 def document(*, max_body_bytes: int, retry_after_s: int) -> dict[str, Any]:
     """The OpenAPI 3.1 document of every route of app.py, with its request and answer schemas."""
     return {
@@ -340,6 +416,7 @@ def document(*, max_body_bytes: int, retry_after_s: int) -> dict[str, Any]:
             },
             **admin_openapi.paths(retry_after_s),
         },
+        "webhooks": {"jobEnded": _job_ended()},
         "components": {
             "schemas": _schemas(),
             "securitySchemes": admin_openapi.SECURITY_SCHEMES,

@@ -3,6 +3,7 @@ status body; every answer fits the OpenAPI document."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -10,7 +11,9 @@ import pytest
 from chalice.test import Client
 
 import app
-from tests.api_helpers import create
+from chalicelib.jobs import verify_callback
+from tests.api_helpers import create, post_json, use_redis
+from tests.callback_receiver import Receiver
 from tests.test_openapi import check_answer
 
 UNKNOWN_ID = "default@2f1e6a52-3c1d-4b7a-9e55-0d6a3b8c9f10"
@@ -93,3 +96,62 @@ def test_refused_deletes_fit_the_error_schema(client: Client, job_id: str, statu
 
     assert response.status_code == status
     check_answer("delete", "/maths/{job_id}", response)
+
+
+# -- callbacks ---------------------------------------------------------------------------------
+
+
+def test_a_post_with_a_callback_url_is_called_back_signed_when_the_job_ends(
+    client: Client, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_redis(
+        monkeypatch, redis_url, JOBS_CALLBACK_SECRET="s3cret", JOBS_CALLBACK_ALLOW_PRIVATE="1"
+    )
+    receiver = Receiver()
+    with receiver.running():
+        job_id = create(client, "math:add", 2, 3, callback_url=receiver.url("/done"))
+        # runs the job, then its delivery
+        (request,) = receiver.drain_until_received(app.get_controller().drain)
+
+    assert verify_callback(request.body, request.headers["Jobs-Signature"], "s3cret")
+    assert json.loads(request.body) == {
+        "id": job_id,
+        "state_code": 6,
+        "status": "COMPLETED",
+        "res": 5,
+    }
+    status = client.http.get(f"/maths/{job_id}")
+    check_answer("get", "/maths/{job_id}", status)
+    delivery = client.http.get(f"/maths/{status.json_body['callback_id']}")
+    check_answer("get", "/maths/{job_id}", delivery)
+    assert delivery.json_body["status"] == "COMPLETED"
+    assert delivery.json_body["res"]["status"] == 200
+
+
+@pytest.mark.parametrize(
+    ("variables", "callback_url", "why"),
+    [
+        ({}, "https://93.184.216.34/hook", "callbacks are not enabled here"),
+        ({"JOBS_CALLBACK_SECRET": "s"}, "http://93.184.216.34/hook", "must be an https URL"),
+        ({"JOBS_CALLBACK_SECRET": "s"}, "https://127.0.0.1/hook", "not a public address"),
+        ({"JOBS_CALLBACK_SECRET": "s"}, "https://169.254.169.254/", "not a public address"),
+        ({"JOBS_CALLBACK_SECRET": "s"}, "https://x.example/" + "a" * 2048, "at most 2048"),
+        ({"JOBS_CALLBACK_SECRET": "s"}, 12, "callback_url must be a string, got a number"),
+    ],
+)
+def test_a_callback_url_that_is_not_allowed_is_a_400_and_creates_nothing(
+    client: Client,
+    redis_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    variables: dict[str, str],
+    callback_url: object,
+    why: str,
+) -> None:
+    use_redis(monkeypatch, redis_url, **variables)
+
+    response = post_json(client, {"op": "math:add", "a": 1, "b": 2, "callback_url": callback_url})
+
+    assert response.status_code == 400
+    assert why in response.json_body["error"]
+    check_answer("post", "/maths", response)
+    assert app.get_controller().queue_stats(["default"])[0].pending == 0

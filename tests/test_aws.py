@@ -20,9 +20,12 @@ from moto import mock_aws
 
 import app
 import chalicelib.aws
-from chalicelib.jobs.config import secret_credentials
+from chalicelib.jobs import JobController, JobResult, JobState, JobStatus, verify_callback
+from chalicelib.jobs.config import callback_secret, secret_credentials
 from local.parts.redis_server import LOOPBACK, RedisServer, free_port
 from tests.api_helpers import PROJECT_DIR, create, dev_client, get, scheduled_event, use_redis
+from tests.callback_receiver import Receiver
+from tests.jobs_helpers import wait_until
 
 REGION = "us-east-1"
 SECRET_ID = "chalice-jobs/test/redis"
@@ -252,3 +255,52 @@ def test_unreachable_lambda_api_still_answers_202_quickly(
         assert response.status_code == 202
         assert elapsed < 5
         assert get(client, response.json_body["res"]).json_body["status"] == "PENDING"
+
+
+# -- the callback signing secret from Secrets Manager ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "stored", [json.dumps({"secret": "from-aws"}), "from-aws"], ids=["json", "plain"]
+)
+@mock_aws
+def test_callbacks_are_signed_with_the_secret_named_by_jobs_callback_secret_id(
+    redis_url: str, stored: str
+) -> None:
+    callback_secret.cache_clear()
+    boto3.client("secretsmanager").create_secret(Name="chalice-jobs/test/cb", SecretString=stored)
+    controller = JobController.from_env(
+        {"JOBS_CALLBACK_SECRET_ID": "chalice-jobs/test/cb", "JOBS_CALLBACK_ALLOW_PRIVATE": "1"},
+        redis_url=redis_url,
+    )
+    controller.add_handler("test:ok", lambda p: JobResult(True, res=1))
+    receiver = Receiver()
+    with receiver.running():
+        controller.create_job("test:ok", {}, callback_url=receiver.url())
+        (request,) = receiver.drain_until_received(controller.drain)
+
+    assert verify_callback(request.body, request.headers["Jobs-Signature"], "from-aws")
+    callback_secret.cache_clear()
+
+
+@mock_aws
+def test_an_unreadable_callback_secret_leaves_the_delivery_to_retry(redis_url: str) -> None:
+    callback_secret.cache_clear()
+    controller = JobController(
+        redis_url, callback_secret_id="chalice-jobs/test/missing", callback_allow_private=True
+    )
+    controller.add_handler("test:ok", lambda p: JobResult(True, res=1))
+    receiver = Receiver()
+    with receiver.running():
+        job_id = controller.create_job("test:ok", {}, callback_url=receiver.url())
+
+        def delivery_tried() -> JobStatus | None:
+            controller.drain(0.3)
+            delivery_id = controller.get_status(job_id).callback_id
+            status = controller.get_status(delivery_id) if delivery_id else None
+            return status if status and status.state is JobState.RETRYING else None
+
+        delivery = wait_until(delivery_tried, 10, "a delivery tried")
+
+    assert delivery.error is not None and "cannot read the callback secret" in delivery.error
+    assert receiver.received == []

@@ -20,7 +20,7 @@ def no_dns(monkeypatch: pytest.MonkeyPatch) -> None:
     def fake(host: str, port: int, **kwargs: object) -> list[tuple]:
         return [(2, 1, 6, "", (table[host], port))]
 
-    monkeypatch.setattr(callbacks.socket, "getaddrinfo", fake)
+    monkeypatch.setattr(callbacks, "getaddrinfo", fake)
 
 
 def test_a_public_https_url_is_accepted() -> None:

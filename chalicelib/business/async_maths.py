@@ -32,7 +32,7 @@ OPERATIONS: dict[str, Callable[[Fraction, Fraction], Fraction]] = {
 }
 KNOWN_OPS = ", ".join(sorted(OPERATIONS))
 REQUIRED_FIELDS = ("a", "b", "op")
-OPTIONAL_FIELDS = ("delay_seconds",)
+OPTIONAL_FIELDS = ("delay_seconds", "callback_url")
 MAX_DELAY_S = 86400
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 _FLOAT_MAX = Fraction(sys.float_info.max)
@@ -54,6 +54,8 @@ class MathsRequest:
     a: Number
     b: Number
     delay_seconds: Number = 0
+    #: where the job's end is POSTed (the jobs package checks the URL itself)
+    callback_url: str | None = None
 
     @property
     def params(self) -> dict[str, Number]:
@@ -81,7 +83,8 @@ def parse_body(raw: bytes | str) -> MathsRequest:
 
 
 def validate_request(body: object) -> MathsRequest:
-    """Check a decoded body: an object with exactly a, b, op and optionally delay_seconds."""
+    """Check a decoded body: an object with exactly a, b, op and optionally delay_seconds and
+    callback_url."""
     if not isinstance(body, dict):
         raise InvalidRequest(f"body must be a JSON object, got {_json_type(body)}")
     missing = [name for name in REQUIRED_FIELDS if name not in body]
@@ -97,6 +100,7 @@ def validate_request(body: object) -> MathsRequest:
         a=check_operand("a", body["a"]),
         b=check_operand("b", body["b"]),
         delay_seconds=check_delay(body.get("delay_seconds", 0)),
+        callback_url=check_callback_field(body.get("callback_url")),
     )
 
 
@@ -122,6 +126,13 @@ def check_delay(value: object) -> Number:
         raise InvalidRequest(f"delay_seconds must be a number, got {_json_type(value)}")
     if not 0 <= value <= MAX_DELAY_S:  # NaN fails this too
         raise InvalidRequest(f"delay_seconds must be between 0 and {MAX_DELAY_S}")
+    return value
+
+
+def check_callback_field(value: object) -> str | None:
+    """A string or null; whether it is a URL allowed for callbacks, the jobs package says."""
+    if value is not None and not isinstance(value, str):
+        raise InvalidRequest(f"callback_url must be a string, got {_json_type(value)}")
     return value
 
 

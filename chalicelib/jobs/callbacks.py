@@ -12,21 +12,64 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
-import socket
 import time
-from urllib.parse import urlsplit
+from dataclasses import dataclass
+from socket import IPPROTO_TCP, getaddrinfo
+from urllib.parse import SplitResult, urlsplit
 
 from .model import InvalidJob
 
 #: longest callback URL accepted
 MAX_URL_CHARS = 2048
 SIGNATURE_HEADER = "Jobs-Signature"
+#: the queue whose jobs deliver callbacks, and their job type
+CALLBACK_QUEUE = "callbacks"
+DELIVERY_TYPE = "callback"
+
+
+@dataclass(frozen=True)
+class CallbackTarget:
+    """A checked callback URL, and the addresses its host resolved to (each one allowed): a
+    delivery connects to one of these, so that a second DNS answer cannot send it elsewhere."""
+
+    url: str
+    scheme: str
+    host: str
+    port: int
+    #: path and query, as sent in the request line
+    path: str
+    addresses: tuple[str, ...]
 
 
 def check_callback_url(url: object, *, allow_private: bool = False, resolve: bool = True) -> str:
     """The URL, or InvalidJob saying why it is refused: not a string, over MAX_URL_CHARS, not
     https (http too with `allow_private`), no host, or (with `resolve`) a host that does not
     resolve or resolves to an address that is not public. Resolving is a DNS lookup."""
+    if resolve:
+        return callback_target(url, allow_private=allow_private).url
+    return _checked_parts(url, allow_private)[0]
+
+
+def callback_target(url: object, *, allow_private: bool = False) -> CallbackTarget:
+    """The URL checked as check_callback_url does, with its host resolved (a DNS lookup)."""
+    url, parts, host = _checked_parts(url, allow_private)
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise InvalidJob("callback_url has an invalid port") from None
+    addresses = resolved_addresses(host, port)
+    if not allow_private:
+        for address in addresses:
+            if not is_public(address):
+                raise InvalidJob(
+                    f"callback_url's host {host!r} resolves to {address}, which is not "
+                    "a public address"
+                )
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return CallbackTarget(url, parts.scheme, host, port, path, tuple(addresses))
+
+
+def _checked_parts(url: object, allow_private: bool) -> tuple[str, SplitResult, str]:
     if not isinstance(url, str):
         raise InvalidJob(f"callback_url must be a string, got {type(url).__name__}")
     if len(url) > MAX_URL_CHARS:
@@ -37,14 +80,9 @@ def check_callback_url(url: object, *, allow_private: bool = False, resolve: boo
         raise InvalidJob(f"callback_url must be an https URL, got scheme {parts.scheme!r}")
     if not parts.hostname:
         raise InvalidJob("callback_url has no host")
-    if resolve and not allow_private:
-        for address in resolved_addresses(parts.hostname, parts.port):
-            if not is_public(address):
-                raise InvalidJob(
-                    f"callback_url's host {parts.hostname!r} resolves to {address}, which is not "
-                    "a public address"
-                )
-    return url
+    if parts.username is not None or parts.password is not None:
+        raise InvalidJob("callback_url must not carry credentials (user:password@)")
+    return url, parts, parts.hostname
 
 
 def resolved_addresses(host: str, port: int | None) -> list[str]:
@@ -54,7 +92,7 @@ def resolved_addresses(host: str, port: int | None) -> list[str]:
     except ValueError:
         pass
     try:
-        infos = socket.getaddrinfo(host, port or 443, proto=socket.IPPROTO_TCP)
+        infos = getaddrinfo(host, port or 443, proto=IPPROTO_TCP)
     except OSError as exc:
         raise InvalidJob(f"callback_url's host {host!r} does not resolve: {exc}") from None
     return sorted({str(info[4][0]) for info in infos})

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from .attempt import Handler
+from .callbacks import check_callback_url
 from .config import Settings
 from .create_batch import CreateBatch, Submitted
 from .model import (
@@ -88,6 +89,7 @@ class JobClient:
         unique_for: float | None = None,
         deadline: float | datetime | None = None,
         retention: float | None = None,
+        callback_url: str | None = None,
     ) -> list[Submitted]:
         """Enqueue jobs of one queue atomically, in one round trip.
 
@@ -100,7 +102,9 @@ class JobClient:
         unique job's lock is held (its `duplicates` name every refused entry); UnknownJobType
         or InvalidJob for bad input; JobStoreFull when Redis is out of memory. JobsUnavailable
         means Redis did not confirm the write: the jobs may exist, and a retry with the same
-        idempotency keys finds them instead of creating them twice."""
+        idempotency keys finds them instead of creating them twice. With `callback_url`, each
+        job's end is POSTed there (see callbacks.py for the URLs allowed: checking one is a
+        DNS lookup)."""
         check_queue_name(queue)
         entries = [_entry(job, idempotency_key, unique_for) for job in jobs]
         if idempotency_key is not None and len(entries) != 1:
@@ -114,6 +118,7 @@ class JobClient:
         run_at = run_at_of(now, process_in, process_at)
         options = job_options(now, run_at, deadline=deadline, retention=retention)
         retries, timeout_s = self._check_max_retry(max_retry), self._check_timeout(timeout)
+        callback = self._check_callback(callback_url)
         batch = CreateBatch()
         for job_type, params, key, unique_for_s in entries:
             job_id = new_job_id(queue)
@@ -124,6 +129,8 @@ class JobClient:
             fingerprint = fingerprint_of(job_type, params) if needs_fingerprint else ""
             if unique_for_s is not None:
                 extra["unique"] = fingerprint
+            if callback is not None:
+                extra["callback"] = callback
             record = new_record(
                 job_id, self.check_type(job_type), queue, params_json, now=now, run_at=run_at,
                 max_retry=retries, timeout_s=timeout_s, extra=extra,
@@ -173,6 +180,16 @@ class JobClient:
         if not is_number(timeout) or timeout <= 0:
             raise InvalidJob(f"timeout must be a number of seconds > 0, got {timeout!r}")
         return float(timeout)
+
+    def _check_callback(self, url: object) -> str | None:
+        if url is None:
+            return None
+        if not self.settings.callbacks_enabled:
+            raise InvalidJob(
+                "callback_url is not accepted: callbacks are not enabled here (the service "
+                "enables them with JOBS_CALLBACK_SECRET or JOBS_CALLBACK_SECRET_ID)"
+            )
+        return check_callback_url(url, allow_private=self.settings.callback_allow_private)
 
     def _call_kick(self, queue: str) -> None:
         assert self._kick is not None

@@ -20,6 +20,7 @@ from redis.exceptions import ConnectionError, RedisClusterException, RedisError
 from redis.retry import Retry
 
 from .attempt import RetryDelay
+from .callbacks import CALLBACK_QUEUE
 from .model import QUEUE_NAME, InvalidSettings, JobsUnavailable
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -69,9 +70,17 @@ class Settings:
     #: clients of this process that may wait for a job's end at once (`wait`), each holding a
     #: Redis connection while it waits; past it, a wait answers the job's state at once
     max_waiters: int = 32
+    #: the secret that signs callbacks (JOBS_CALLBACK_SECRET), or the Secrets Manager secret
+    #: holding it (JOBS_CALLBACK_SECRET_ID); with neither, a job cannot have a callback_url.
+    #: With either, the workers also run the CALLBACK_QUEUE queue, where deliveries are jobs
+    callback_secret: str | None = field(default=None, repr=False)
+    callback_secret_id: str | None = None
+    #: callbacks may go to http URLs and to loopback, private and link-local hosts (tests and
+    #: local use only: on AWS it would let a client reach the VPC and the metadata address)
+    callback_allow_private: bool = False
 
     def __post_init__(self) -> None:
-        queues, weights = queues_and_weights(self.queues, self.weights)
+        queues, weights = queues_and_weights(self.queues, self.weights, self.callbacks_enabled)
         object.__setattr__(self, "queues", queues)
         object.__setattr__(self, "weights", weights)
         for queue in queues:
@@ -95,12 +104,30 @@ class Settings:
         if self.retry_delay is not None and not callable(self.retry_delay):
             raise InvalidSettings("retry_delay must be a callable (retried, error) -> seconds")
 
+    @property
+    def callbacks_enabled(self) -> bool:
+        """A callback secret is configured: jobs may have a callback_url."""
+        return bool(self.callback_secret or self.callback_secret_id)
+
+    def signing_secret(self) -> str:
+        """The secret callbacks are signed with (a Secrets Manager secret is read once per
+        process). Raises JobsUnavailable when it cannot be read, InvalidSettings when none is
+        configured."""
+        if self.callback_secret:
+            return self.callback_secret
+        if not self.callback_secret_id:
+            raise InvalidSettings("no callback secret: set JOBS_CALLBACK_SECRET(_ID)")
+        return callback_secret(self.callback_secret_id)
+
 
 def queues_and_weights(
-    queues: str | Sequence[str] | Mapping[str, int], weights: Sequence[int]
+    queues: str | Sequence[str] | Mapping[str, int],
+    weights: Sequence[int],
+    with_callbacks: bool = False,
 ) -> tuple[tuple[str, ...], tuple[int, ...]]:
     """Queue names and their weights, from names (weights given apart, else 1 each) or a
-    mapping name -> weight. Raises InvalidSettings for a weight that is not an integer >= 1."""
+    mapping name -> weight; `with_callbacks` adds CALLBACK_QUEUE (weight 1) when it is not
+    there. Raises InvalidSettings for a weight that is not an integer >= 1."""
     if isinstance(queues, Mapping):
         names, weights = tuple(queues), tuple(queues.values())
     else:
@@ -111,6 +138,8 @@ def queues_and_weights(
     for name, weight in zip(names, weights, strict=True):
         if isinstance(weight, bool) or not isinstance(weight, int) or weight < 1:
             raise InvalidSettings(f"the weight of queue {name!r} must be an integer >= 1")
+    if with_callbacks and CALLBACK_QUEUE not in names:
+        return (*names, CALLBACK_QUEUE), (*weights, 1)
     return names, weights
 
 
@@ -144,6 +173,12 @@ ENVIRONMENT: dict[str, tuple[str, Callable[[str], Any]]] = {
     "JOBS_MAX_RESULT_BYTES": ("max_result_bytes", int),
     "JOBS_MAX_PARAMS_BYTES": ("max_params_bytes", int),
     "JOBS_MAX_WAITERS": ("max_waiters", int),
+    "JOBS_CALLBACK_SECRET": ("callback_secret", str),
+    "JOBS_CALLBACK_SECRET_ID": ("callback_secret_id", str),
+    "JOBS_CALLBACK_ALLOW_PRIVATE": (
+        "callback_allow_private",
+        lambda v: v.strip().lower() in TRUE_WORDS,
+    ),
 }
 
 
@@ -177,13 +212,9 @@ def split_cluster_flag(url: str) -> tuple[str, bool]:
     return urlunsplit(parts._replace(query=rest)), flag
 
 
-@functools.lru_cache(maxsize=8)
-def secret_credentials(secret_id: str) -> Credentials:
-    """(username, password) from a Secrets Manager secret, read once per process.
-
-    The secret is either a JSON object with "password" (and optionally "username") or the
-    password itself as plain text.
-    """
+def secret_string(secret_id: str, what: str) -> str:
+    """The text of a Secrets Manager secret (each caller keeps it: read once per process).
+    `what` names it in the JobsUnavailable raised when it cannot be read."""
     import boto3  # noqa: PLC0415 - only when a secret is configured; keeps cold starts light
     from botocore.config import Config  # noqa: PLC0415
     from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
@@ -193,9 +224,38 @@ def secret_credentials(secret_id: str) -> Credentials:
     config = Config(connect_timeout=1, read_timeout=2, retries={"max_attempts": 2})
     try:
         client = boto3.client("secretsmanager", config=config)
-        value = client.get_secret_value(SecretId=secret_id)["SecretString"]
+        return str(client.get_secret_value(SecretId=secret_id)["SecretString"])
     except (BotoCoreError, ClientError) as exc:
-        raise JobsUnavailable(f"cannot read the Redis secret {secret_id!r}: {exc}") from exc
+        raise JobsUnavailable(f"cannot read the {what} secret {secret_id!r}: {exc}") from exc
+
+
+def secret_field(secret_id: str, name: str, what: str) -> str:
+    """A secret that is either plain text or a JSON object holding it under `name`."""
+    value = secret_string(secret_id, what)
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        return value.strip()
+    if isinstance(parsed, dict) and isinstance(parsed.get(name), str):
+        return str(parsed[name])
+    return value.strip()
+
+
+@functools.lru_cache(maxsize=4)
+def callback_secret(secret_id: str) -> str:
+    """The callback signing secret: the secret's text, or its JSON object's "secret" field,
+    read once per process."""
+    return secret_field(secret_id, "secret", "callback")
+
+
+@functools.lru_cache(maxsize=8)
+def secret_credentials(secret_id: str) -> Credentials:
+    """(username, password) from a Secrets Manager secret, read once per process.
+
+    The secret is either a JSON object with "password" (and optionally "username") or the
+    password itself as plain text.
+    """
+    value = secret_string(secret_id, "Redis")
     try:
         parsed = json.loads(value)
     except ValueError:

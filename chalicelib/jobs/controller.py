@@ -17,8 +17,10 @@ from datetime import datetime
 from typing import Any
 
 from .attempt import Handler
+from .callbacks import DELIVERY_TYPE
 from .client import MAX_JOBS_PER_CALL, JobClient, JobEntry, KickCallback, Submitted
 from .config import Settings, make_client, settings_from_env
+from .delivery import CallbackDelivery
 from .inspector import Inspector
 from .model import InvalidJob, JobStatus, JobsUnavailable, QueueStats
 from .periodic import PeriodicEntry, periodic_entry
@@ -56,6 +58,10 @@ class JobController:
             lambda: self.store, self.settings, self._handlers, lambda: self.clock()
         )
         self.waiters = Waiters(lambda: self.store, self.settings, lambda: self.clock())
+        if self.settings.callbacks_enabled:
+            self._handlers[DELIVERY_TYPE] = CallbackDelivery(
+                self.settings.signing_secret, self.settings.callback_allow_private
+            )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> JobController:
@@ -87,8 +93,9 @@ class JobController:
                     self.settings, blocking_wait_s=MAINTENANCE_INTERVAL_S, retry=False
                 )
                 store = Store(client, self.settings.key_prefix, blocking)
+                # looked up at each call, as for the client
                 self._worker = Worker(
-                    store, self._handlers, self.settings, self.clock, self._periodic
+                    store, self._handlers, self.settings, lambda: self.clock(), self._periodic
                 )
             return self._worker
 
@@ -134,6 +141,7 @@ class JobController:
         unique_for: float | None = None,
         deadline: float | datetime | None = None,
         retention: float | None = None,
+        callback_url: str | None = None,
     ) -> str:
         """Enqueue one job in one round trip; return its id, `<queue>@<uuid4>`.
 
@@ -142,7 +150,9 @@ class JobController:
         DuplicateJob (its `job_id` is the existing job's). `deadline` (an aware datetime or
         Unix seconds): the job is not started after it, and a run still going then fails
         ("deadline exceeded"). `retention` (seconds): how long its result is kept, instead
-        of the controller's.
+        of the controller's. `callback_url`: when the job ends, its status and id are POSTed
+        there, signed (see the README's callbacks section); it needs a callback secret
+        configured, an https URL and a public host (InvalidJob otherwise).
 
         With an `idempotency_key` (1-255 printable ASCII), a job created earlier with the same
         key, type and params (in this queue, within the result retention) is not created
@@ -163,6 +173,7 @@ class JobController:
             unique_for=unique_for,
             deadline=deadline,
             retention=retention,
+            callback_url=callback_url,
         ).job_id
 
     def submit(self, job_type: str, params: dict[str, Any], **options: Any) -> Submitted:
@@ -182,6 +193,7 @@ class JobController:
         unique_for: float | None = None,
         deadline: float | datetime | None = None,
         retention: float | None = None,
+        callback_url: str | None = None,
     ) -> list[str]:
         """Enqueue many jobs of one queue atomically, in one round trip; return their ids.
 
@@ -189,7 +201,8 @@ class JobController:
         `idempotency_key` and `unique_for` (which wins over the call's `unique_for=`), with
         create_job's rules. Any bad entry or conflicting key: nothing is written. When unique
         entries are duplicates of unfinished jobs, nothing is written either: DuplicateJob
-        lists them in `duplicates` as (entry index, existing job id)."""
+        lists them in `duplicates` as (entry index, existing job id). `callback_url` applies
+        to every job."""
         submitted = self.client.create(
             jobs,
             queue=queue,
@@ -200,6 +213,7 @@ class JobController:
             unique_for=unique_for,
             deadline=deadline,
             retention=retention,
+            callback_url=callback_url,
         )
         return [s.job_id for s in submitted]
 

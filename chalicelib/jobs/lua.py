@@ -42,6 +42,9 @@ SCRIPT_FLAGS = {
     "cancel": "allow-oom",
     "wait": "allow-oom",
     "wake": "allow-oom",
+    # callbacks: reading the outbox, and emptying it (which frees memory)
+    "outbox": "no-writes",
+    "forwarded": "allow-oom",
 }
 SCRIPT_NAMES = tuple(SCRIPT_FLAGS)
 LIBRARY = "lib"

@@ -59,6 +59,8 @@ class JobStatus:
     progress: dict[str, Any] | None = None
     #: where its outcome is POSTed when it ends; None for no callback
     callback_url: str | None = None
+    #: the id of the job delivering its callback (in the "callbacks" queue), once there is one
+    callback_id: str | None = None
 
     @property
     def state_code(self) -> int:
@@ -71,7 +73,7 @@ class JobStatus:
     def body(self) -> dict[str, Any]:
         """What the API answers for it (and a callback carries): state code, status name,
         result (null until there is one), and, when there are, the error of a failed attempt,
-        `cancelled` and the handler's progress."""
+        `cancelled`, the handler's progress and the id of its callback's delivery."""
         body: dict[str, Any] = {
             "state_code": self.state_code,
             "status": self.status,
@@ -83,6 +85,8 @@ class JobStatus:
             body["cancelled"] = True
         if self.progress is not None:
             body["progress"] = self.progress
+        if self.callback_id is not None:
+            body["callback_id"] = self.callback_id
         return body
 
     @property

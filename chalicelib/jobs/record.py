@@ -44,7 +44,7 @@ CANCELLED = "cancelled"
 WAKE_TTL_S = 60
 #: fields of the record beyond the scripts' own: `cancel` (a cancel was asked while ACTIVE),
 #: `cancelled` (ended by a cancel), `progress` (a handler's last report, a JSON string),
-#: `callback` (the URL told when the job ends)
+#: `callback` (the URL told when the job ends), `callback_id` (the job delivering it)
 
 
 def compact_json(value: object) -> str:
@@ -101,6 +101,8 @@ class LeasedJob:
     deadline: float | None = None
     #: a cancel was asked for it (while ACTIVE): it is not started
     cancel: bool = False
+    #: it has a callback_url: its end puts it in the outbox
+    callback: bool = False
 
     @classmethod
     def decode(cls, raw: str | bytes) -> LeasedJob:
@@ -116,6 +118,7 @@ class LeasedJob:
             unique=record.get("unique", ""),
             deadline=record.get("deadline"),
             cancel=bool(record.get("cancel")),
+            callback=bool(record.get("callback")),
         )
 
 
@@ -141,6 +144,7 @@ def decode_status(job_id: str, queue: str, raw: str | bytes, now: float) -> JobS
         cancelled=bool(record.get("cancelled")),
         progress=json.loads(record["progress"]) if "progress" in record else None,
         callback_url=record.get("callback"),
+        callback_id=record.get("callback_id"),
     )
 
 

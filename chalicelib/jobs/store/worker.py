@@ -221,6 +221,23 @@ class WorkerCalls(ScriptRunner):
         key = self.keys(queue).wake
         self._guard(lambda: self.client.lpush(key, 1))
 
+    def outbox(self, queue: str, count: int) -> list[tuple[str, str | None]]:
+        """The oldest `count` entries of the callback outbox: (job id, its record or None when
+        the job is gone)."""
+        k = self.keys(queue)
+        reply = self._guard(lambda: self._eval("outbox", (k.outbox, k.job), (count,)))
+        return [
+            (_text(i), None if raw is None else _text(raw))
+            for i, raw in zip(reply[::2], reply[1::2], strict=True)
+        ]
+
+    def forwarded(self, queue: str, done: Sequence[tuple[str, str, str]]) -> int:
+        """Take out of the outbox the entries forwarded: (job id, its completed_at as read, the
+        id of its delivery or ''); each job records its delivery's id. Returns how many left."""
+        k = self.keys(queue)
+        args = [part for entry in done for part in entry]
+        return int(self._guard(lambda: self._eval("forwarded", (k.outbox, k.job), args)))
+
     def heartbeat(self, worker_id: str, info: str) -> None:
         self._guard(lambda: self.client.hset(self.workers_key, worker_id, info))
 

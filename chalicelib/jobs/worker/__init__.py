@@ -4,7 +4,8 @@
   Redis for work; run maintenance (recover, forward, trim) when it falls due;
 - execute (`concurrency` threads, `execute.py`): run one handler at a time, name its outcome;
 - flush (one thread, `flush.py`): write the outcomes gathered so far, one call per queue;
-- lease keeping (one thread, `leases.py`): extend held jobs' leases, fail overrunning handlers.
+- lease keeping (one thread, `leases.py`): extend held jobs' leases, fail overrunning handlers;
+- callbacks (`outbox.py`): jobs that ended with a callback_url become delivery jobs.
 The same loop serves `JobController.start()` (until stopped) and `drain()` (until a deadline).
 """
 
@@ -31,6 +32,7 @@ from .fetch import MAINTENANCE_INTERVAL_S, Fetcher, ShouldStop
 from .flush import Flusher
 from .inflight import Counters, Held, InFlight, Phase
 from .leases import LeaseKeeper
+from .outbox import CallbackForwarder
 
 __all__ = ["MAINTENANCE_INTERVAL_S", "Counters", "Worker"]
 
@@ -64,10 +66,13 @@ class Worker:
         self.executors = Executors(store, self.inflight, handlers, settings, clock)
         # periodic jobs' ticks are enqueued by the fetch duty, in long-running workers and drains
         scheduler = Scheduler(store, periodic, settings, clock) if periodic is not None else None
+        # jobs that end with a callback_url become deliveries: after their outcomes are
+        # written, and at maintenance for what others left in the outbox
+        forwarder = CallbackForwarder.of(store, handlers, settings, clock)
         self.fetcher = Fetcher(
-            store, self.inflight, self.executors.submit, settings, clock, scheduler
+            store, self.inflight, self.executors.submit, settings, clock, scheduler, forwarder
         )
-        self.flusher = Flusher(store, self.inflight, settings, clock)
+        self.flusher = Flusher(store, self.inflight, settings, clock, forwarder)
         self.leases = LeaseKeeper(store, self.inflight, self.executors, settings, clock)
         self._closed: threading.Event | None = None
         self._lock = threading.Lock()

@@ -17,8 +17,10 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 
 from ..attempt import Handler, describe_error, retry_delay_s, run_handler
+from ..callbacks import CALLBACK_QUEUE, DELIVERY_TYPE
 from ..config import Settings
 from ..current import CurrentJob, enter, leave
+from ..delivery import delivery_delay_s
 from ..model import JobsUnavailable
 from ..process_pool import HandlerProcessPool
 from ..record import CANCELLED, Outcome
@@ -200,8 +202,18 @@ class Executors:
             outcome, error = Outcome.FAIL, f"{DEADLINE_EXCEEDED}: {error}"
         if outcome is Outcome.RETRY:
             s = self.settings
-            delay_s = retry_delay_s(s.retry_delay, job.job.retried, error, s.backoff, s.backoff_max)
+            delay = s.retry_delay
+            if job.job.job_type == DELIVERY_TYPE and job.queue == CALLBACK_QUEUE:
+                delay = delivery_delay_s  # a receiver's outage is waited out for hours
+            delay_s = retry_delay_s(delay, job.job.retried, error, s.backoff, s.backoff_max)
             retry_at = self.clock() + delay_s
+            deadline = job.job.deadline
+            if deadline is not None and retry_at >= deadline:
+                # the next try could not start: say so now, not when it falls due
+                return AttemptOutcome(
+                    job.job_id, job.token, Outcome.FAIL,
+                    f"{DEADLINE_EXCEEDED} before the next try: {error}",
+                )  # fmt: skip
         return AttemptOutcome(job.job_id, job.token, outcome, error, retry_at)
 
     def fail_overruns(self) -> None:

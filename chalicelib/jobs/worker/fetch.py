@@ -1,5 +1,6 @@
 """The fetch duty: take batches of jobs while there is room, else wait on Redis for work; run
-maintenance (recover expired leases, forward due jobs, trim) when it falls due."""
+maintenance (recover expired leases, forward due jobs, trim, enqueue callbacks left in the
+outbox) when it falls due."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from ..periodic import Scheduler
 from ..store import Store
 from .deadline import within
 from .inflight import Held, InFlight
+from .outbox import CallbackForwarder
 from .priority import QueuePicker, interleave
 
 log = logging.getLogger("chalicelib.jobs.worker")
@@ -51,9 +53,11 @@ class Fetcher:
         settings: Settings,
         clock: Callable[[], float],
         scheduler: Scheduler | None = None,
+        forwarder: CallbackForwarder | None = None,
     ) -> None:
         self.store = store
         self.scheduler = scheduler
+        self.forwarder = forwarder
         #: when the next periodic tick falls due (0: look now)
         self.next_tick = 0.0
         self.inflight = inflight
@@ -241,5 +245,7 @@ class Fetcher:
                 )  # fmt: skip
             if forwarded or trimmed:
                 log.debug("queue %s: forwarded %d, trimmed %d", queue, forwarded, trimmed)
+            if self.forwarder is not None:
+                within(deadline, self.forwarder.forward, queue)
         self.next_maintenance = now + MAINTENANCE_INTERVAL_S
         self.next_due = None

@@ -11,11 +11,12 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from ..config import Settings
-from ..model import JobsUnavailable
+from ..model import JobState, JobsUnavailable
 from ..store import AttemptOutcome, Store
 from .deadline import within
 from .fetch import day_of
 from .inflight import Held, InFlight
+from .outbox import CallbackForwarder
 
 log = logging.getLogger("chalicelib.jobs.worker")
 
@@ -26,18 +27,26 @@ FLUSH_BATCH = 100
 WRITE_RETRY_S = 0.5
 
 Batch = list[tuple[Held, AttemptOutcome]]
+#: the finish script's answers for a job that ended (its callback is due)
+ENDED_CODES = (int(JobState.COMPLETED), int(JobState.FAILED))
 
 
 class Flusher:
     """Writes outcomes in batches: one thread in the background, and `flush()` on demand."""
 
     def __init__(
-        self, store: Store, inflight: InFlight, settings: Settings, clock: Callable[[], float]
+        self,
+        store: Store,
+        inflight: InFlight,
+        settings: Settings,
+        clock: Callable[[], float],
+        forwarder: CallbackForwarder | None = None,
     ) -> None:
         self.store = store
         self.inflight = inflight
         self.settings = settings
         self.clock = clock
+        self.forwarder = forwarder
 
     def loop(self, closed: threading.Event) -> None:
         """Write batches until `closed` is set and nothing is left to write."""
@@ -84,13 +93,19 @@ class Flusher:
         for job, outcome in batch:
             by_queue[job.queue].append((job, outcome))
         written = self._write_queues(by_queue, give_up_at)
-        for index, items in enumerate(by_queue.values()):
+        with_callbacks = []
+        for index, (queue, items) in enumerate(by_queue.items()):
             codes = None if written is None else written[index]
             if codes is not None:
                 for (job, _), code in zip(items, codes, strict=True):
                     if code == 0:
                         log.warning("outcome of %s dropped: its lease was lost", job.job_id)
+                    elif job.job.callback and code in ENDED_CODES and queue not in with_callbacks:
+                        with_callbacks.append(queue)
             self.inflight.written_out(items, codes)
+        if self.forwarder is not None:
+            for queue in with_callbacks:
+                self.forwarder.forward_quietly(queue)
 
     def _write_queues(
         self, by_queue: dict[str, Batch], give_up_at: float

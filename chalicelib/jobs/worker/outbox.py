@@ -1,0 +1,112 @@
+"""The callback outbox: jobs that ended with a callback_url become delivery jobs.
+
+The scripts that end a job (finish, recover, cancel) push its id to its queue's outbox, in the
+same step. A worker turns the outbox into jobs of the CALLBACK_QUEUE queue: right after it
+writes outcomes of such jobs, and at each maintenance pass for what others left (a cancel made
+by the API, a worker that died in between). The queue of the delivery lives in another slot of
+a Redis Cluster, so the two cannot change in one script: the delivery is created first, keyed
+by the job's id and the time it ended, and the outbox entry is removed after. A crash between
+the two, or two workers forwarding the same entry, creates the delivery once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+
+from ..attempt import Handler
+from ..callbacks import CALLBACK_QUEUE, DELIVERY_TYPE
+from ..client import JobClient
+from ..config import Settings
+from ..delivery import DELIVERY_MAX_RETRY, DELIVERY_WINDOW_S
+from ..model import JobError, JobState, JobsUnavailable
+from ..record import compact_json, decode_status
+from ..store import Store
+
+log = logging.getLogger("chalicelib.jobs.worker")
+
+#: most outbox entries forwarded per call
+OUTBOX_BATCH = 100
+#: a delivery's params hold the result and this much besides (id, state, error, progress)
+BODY_MARGIN_BYTES = 64 * 1024
+ENDED = (JobState.COMPLETED, JobState.FAILED)
+
+
+class CallbackForwarder:
+    """Moves a queue's outbox into delivery jobs; `client` creates them (its params limit
+    must hold a whole result)."""
+
+    def __init__(self, store: Store, client: JobClient, clock: Callable[[], float]) -> None:
+        self.store = store
+        self.client = client
+        self.clock = clock
+
+    @classmethod
+    def of(
+        cls,
+        store: Store,
+        handlers: Mapping[str, Handler],
+        settings: Settings,
+        clock: Callable[[], float],
+    ) -> CallbackForwarder | None:
+        """The forwarder of a worker, None when callbacks are not enabled. Its deliveries'
+        params may hold a whole result, beyond the params limit of a client's jobs."""
+        if not settings.callbacks_enabled:
+            return None
+        limit = max(settings.max_params_bytes, settings.max_result_bytes + BODY_MARGIN_BYTES)
+        wide = replace(settings, max_params_bytes=limit)
+        return cls(store, JobClient(lambda: store, wide, handlers, clock), clock)
+
+    def forward_quietly(self, queue: str) -> None:
+        """forward(), from a duty that must not stop for it: an error is logged, and the
+        entries wait in the outbox for the next maintenance pass."""
+        try:
+            self.forward(queue)
+        except JobsUnavailable as exc:
+            log.info("queue %s: callbacks left for the next pass: %s", queue, exc)
+        except Exception:  # noqa: BLE001 - a bug here must not stop outcomes being written
+            log.exception("queue %s: forwarding callbacks failed", queue)
+
+    def forward(self, queue: str) -> int:
+        """Create the deliveries of the ended jobs in `queue`'s outbox (up to OUTBOX_BATCH);
+        returns how many were created or found made already. Raises JobsUnavailable."""
+        entries = self.store.outbox(queue, OUTBOX_BATCH)
+        if not entries:
+            return 0
+        now = self.clock()
+        jobs = []
+        # per id: (the end it was read at, '' when there is nothing to deliver)
+        seen: dict[str, str] = {}
+        for job_id, raw in entries:
+            if job_id in seen:
+                continue
+            record = json.loads(raw) if raw is not None else None
+            ended_at = "" if record is None else repr(record.get("completed_at"))
+            seen[job_id] = ended_at
+            status = decode_status(job_id, queue, raw, now) if raw is not None else None
+            if status is None or status.state not in ENDED or not status.callback_url:
+                continue  # gone, expired, or running again (its next end is pushed anew)
+            told = {"id": job_id, **status.body()}
+            told.pop("callback_id", None)  # an earlier end's delivery (the job was retried)
+            body = compact_json(told)
+            params = {"url": status.callback_url, "job_id": job_id, "body": body}
+            jobs.append((DELIVERY_TYPE, params, {"idempotency_key": f"{job_id}@{ended_at}"}))
+        deliveries: dict[str, str] = {}
+        if jobs:
+            try:
+                submitted = self.client.create(
+                    jobs, queue=CALLBACK_QUEUE, max_retry=DELIVERY_MAX_RETRY,
+                    deadline=now + DELIVERY_WINDOW_S,
+                )  # fmt: skip
+            except JobsUnavailable:
+                raise  # the entries stay: the next pass tries again
+            except JobError as exc:
+                log.error("queue %s: callbacks cannot be enqueued: %s", queue, exc)
+                return 0
+            for (_, params, _), made in zip(jobs, submitted, strict=True):
+                deliveries[params["job_id"]] = made.job_id
+        done = [(job_id, ended_at, deliveries.get(job_id, "")) for job_id, ended_at in seen.items()]
+        self.store.forwarded(queue, done)
+        return len(deliveries)
