@@ -69,7 +69,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def child_env(redis_url: str) -> dict[str, str]:
-    return {**os.environ, "JOBS_REDIS_URL": redis_url, "PYTHONUNBUFFERED": "1"}
+    """The API's and the workers' environment: this one, on the stack's Redis, with callbacks
+    on (to local receivers too) unless the environment says otherwise."""
+    env = {**os.environ, "JOBS_REDIS_URL": redis_url, "PYTHONUNBUFFERED": "1"}
+    env.setdefault("JOBS_CALLBACK_ALLOW_PRIVATE", "1")
+    if not env.get("JOBS_CALLBACK_SECRET") and not env.get("JOBS_CALLBACK_SECRET_ID"):
+        env["JOBS_CALLBACK_SECRET"] = _STACK_CALLBACK_SECRET
+    return env
+
+
+#: the callback secret of a stack started without one: its receivers cannot check signatures
+#: (set JOBS_CALLBACK_SECRET to choose it), and it is never shown
+_STACK_CALLBACK_SECRET = secrets.token_urlsafe(24)
 
 
 def chalice_argv(port: int, stage: str, reload: bool) -> list[str]:
@@ -148,6 +159,9 @@ def banner(args: argparse.Namespace, redis: RunningRedis, workers: list[Child], 
         """-d '{"a": 2, "b": 3, "op": "math:multiply"}'""",
         f"  curl -s {base}/maths/<the res of the answer above>",
         f"the dashboard: {base}/admin/#token={args.admin_token}",
+        "callbacks: POST a callback_url (http and local hosts allowed here); they are signed with "
+        "JOBS_CALLBACK_SECRET"
+        + ("" if os.environ.get("JOBS_CALLBACK_SECRET") else " (unset: set it to check them)"),
         "watch the queues: make status, or .venv/bin/python -m local status --watch "
         "(in another terminal)",
         "stop: Ctrl-C",
