@@ -3,12 +3,14 @@ script says (a status, a redirect, or silence for a while) and keeps what it rec
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -30,19 +32,26 @@ class Answer:
 class Receiver:
     """Answers requests with `answers` in turn (the last one repeats); `received` lists them."""
 
-    def __init__(self, *answers: Answer) -> None:
+    def __init__(self, *answers: Answer, tls: tuple[Path, Path] | None = None) -> None:
+        """`tls`: (certificate, key) files, to serve https."""
         self.answers = list(answers) or [Answer()]
         self.received: list[Received] = []
         self._lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self.server.daemon_threads = True
+        self.scheme = "http"
+        if tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+            self.scheme = "https"
 
     @property
     def port(self) -> int:
         return int(self.server.server_address[1])
 
     def url(self, path: str = "/hook") -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        return f"{self.scheme}://127.0.0.1:{self.port}{path}"
 
     def wait_for(self, count: int, timeout_s: float = 10.0) -> list[Received]:
         deadline = time.monotonic() + timeout_s

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -23,6 +24,7 @@ from chalicelib.jobs import (
 from chalicelib.jobs.worker.outbox import CallbackForwarder
 from tests.callback_receiver import Answer, Receiver
 from tests.jobs_helpers import wait_for_state, wait_until
+from tests.tls_helpers import ca_and_server
 
 SECRET = "test-callback-secret"
 
@@ -155,6 +157,43 @@ def test_a_named_host_is_reached_at_the_address_it_was_checked_at(
     assert request.headers["Host"] == f"hooks.invalid:{receiver.port}"
     assert lookups == ["hooks.invalid", "hooks.invalid"]  # at create, and again at delivery
     assert wait_for_state(started, delivery_of(started, job_id), JobState.COMPLETED)
+
+
+@pytest.mark.parametrize(
+    ("names", "delivered"),
+    [(("hooks.invalid",), True), (("other.invalid",), False)],
+    ids=["certificate-for-the-host", "certificate-for-another-host"],
+)
+def test_an_https_receiver_is_reached_by_name_and_its_certificate_is_checked(
+    started: JobController,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    names: tuple[str, ...],
+    delivered: bool,
+) -> None:
+    ca_file, cert_file, key_file = ca_and_server(tmp_path, dns_names=names)
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))  # our CA, as the system's trust store
+
+    def resolve(host: str, port: int, **kwargs: object) -> list[tuple]:
+        return [(2, 1, 6, "", ("127.0.0.1", port))]
+
+    monkeypatch.setattr(callbacks, "getaddrinfo", resolve)
+    receiver = Receiver(tls=(cert_file, key_file))
+    with receiver.running():
+        url = f"https://hooks.invalid:{receiver.port}/hook"
+        job_id = started.create_job("test:ok", {"n": 1}, callback_url=url)
+        delivery_id = delivery_of(started, job_id)
+        state = JobState.COMPLETED if delivered else JobState.RETRYING
+        status = wait_for_state(started, delivery_id, state)
+
+    if delivered:
+        (request,) = receiver.received
+        assert request.headers["Host"] == f"hooks.invalid:{receiver.port}"
+        assert verify_callback(request.body, request.headers["Jobs-Signature"], SECRET)
+    else:
+        assert receiver.received == []
+        assert status.error is not None and "hooks.invalid" in status.error
+        assert "hostname 'hooks.invalid' doesn't match" in status.error, status.error
 
 
 def test_a_host_that_resolves_privately_at_delivery_is_refused_without_a_request(
