@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 import redis
 
+from chalicelib.jobs import verify_callback
+from tests.callback_receiver import Receiver
 from tests.local_helpers import (
     READY_LINE,
     REPO,
@@ -100,6 +102,30 @@ def test_up_serves_the_seed_requests_and_ctrl_c_leaves_no_process(
     stopped = [m for line in stack.lines if (m := STOPPED.search(line))]
     assert [m["name"] for m in stopped] == ["worker-1", "worker-2", "api", "redis"], stack.output
     assert {m["how"] for m in stopped} == {"stopped"}, stack.output
+
+
+@pytest.mark.timeout(120)
+def test_the_stack_calls_a_local_receiver_back_signed_with_the_given_secret(
+    tmp_path: Path, launch: Launch
+) -> None:
+    env = clean_env(LOCAL_REDIS="binary", JOBS_CALLBACK_SECRET="local-secret")
+    stack = launch(tmp_path / "data", "--workers", "1", env=env)
+    receiver = Receiver()
+    with receiver.running():
+        body = json.dumps({"a": 2, "b": 3, "op": "math:add", "callback_url": receiver.url()})
+        created = json.loads(
+            curl("-X", "POST", f"{stack.base_url}/maths", "-H", "content-type: application/json",
+                 "-d", body)
+        )  # fmt: skip
+        (request,) = receiver.wait_for(1, timeout_s=30)
+
+    assert json.loads(request.body) == {
+        "id": created["res"], "state_code": 6, "status": "COMPLETED", "res": 5,
+    }  # fmt: skip
+    assert verify_callback(request.body, request.headers["Jobs-Signature"], "local-secret")
+    stack.wait_for_line("callbacks: POST a callback_url")
+    assert stack.interrupt() == 0
+    assert "local-secret" not in stack.output
 
 
 @pytest.mark.timeout(180)
