@@ -277,3 +277,36 @@ def test_a_forward_cut_short_before_the_outbox_is_emptied_delivers_once(
     (stats,) = api.queue_stats(["callbacks"])
     assert stats.pending == 1
     assert api.get_status(job_id).callback_id is not None
+
+
+def test_the_delivery_schedule_backs_off_and_the_24_hour_window_ends_it() -> None:
+    steps = delivery.DELIVERY_DELAYS_S
+    delays = [steps[min(n, len(steps) - 1)] for n in range(delivery.DELIVERY_MAX_RETRY)]
+
+    assert delays == sorted(delays) and delays[0] <= 10 and delays[-1] == 2 * 3600
+    # the tries go on for the whole window however the jitter falls: the deadline ends them,
+    # not the retry count
+    assert 0.8 * sum(delays) > delivery.DELIVERY_WINDOW_S == 24 * 3600
+    assert 1.2 * sum(delays[:12]) < delivery.DELIVERY_WINDOW_S
+    for retried in range(30):
+        base = steps[min(retried, len(steps) - 1)]
+        assert 0.8 * base <= delivery.delivery_delay_s(retried, "HTTP 500") <= 1.2 * base
+
+
+def test_a_delivery_still_failing_at_the_end_of_its_window_fails_for_good(
+    any_redis_url: str,
+) -> None:
+    # leases longer than the clock's jump: the attempt under way keeps its lease
+    started = make(any_redis_url, lease=2 * delivery.DELIVERY_WINDOW_S)
+    started.start()
+    receiver = Receiver(Answer(503, delay_s=0.5))
+    with receiver.running():
+        job_id = started.create_job("test:ok", {"n": 1}, callback_url=receiver.url())
+        receiver.wait_for(1)  # the first try is under way: 24 h pass while it waits
+        started.clock = lambda: time.time() + delivery.DELIVERY_WINDOW_S - 2
+        status = wait_for_state(started, delivery_of(started, job_id), JobState.FAILED)
+
+    assert status.retried == 0
+    assert status.error == "deadline exceeded before the next try: DeliveryFailed: HTTP 503: ok"
+    assert len(receiver.received) == 1
+    started.stop(timeout=2)

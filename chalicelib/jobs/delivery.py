@@ -25,7 +25,7 @@ DELIVERY_WINDOW_S = 24 * 3600.0
 #: seconds before each next try; the last one repeats until the window closes
 DELIVERY_DELAYS_S = (5.0, 30.0, 120.0, 600.0, 1800.0, 3600.0, 7200.0)
 #: enough tries to fill the window (the deadline ends them first)
-DELIVERY_MAX_RETRY = 20
+DELIVERY_MAX_RETRY = 25
 #: the answer's first bytes kept in an error, for the receiver's owner to read
 ANSWER_SHOWN_BYTES = 200
 USER_AGENT = "chalice-jobs-callback/1"

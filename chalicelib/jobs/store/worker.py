@@ -216,6 +216,11 @@ class WorkerCalls(ScriptRunner):
         key = popped[0].decode() if isinstance(popped[0], bytes) else popped[0]
         return wake_keys[key]
 
+    @property
+    def waits_on_first_queue_only(self) -> bool:
+        """On a Redis Cluster, an idle worker waits for the first of its queues only."""
+        return isinstance(self.client, redis.RedisCluster)
+
     def wake(self, queue: str) -> None:
         """Put back a wake token this worker took but will not act on (it is stopping)."""
         key = self.keys(queue).wake

@@ -109,4 +109,9 @@ class CallbackForwarder:
                 deliveries[params["job_id"]] = made.job_id
         done = [(job_id, ended_at, deliveries.get(job_id, "")) for job_id, ended_at in seen.items()]
         self.store.forwarded(queue, done)
+        first = self.client.settings.queues[0]
+        if deliveries and first != CALLBACK_QUEUE and self.store.waits_on_first_queue_only:
+            # idle workers wait on their first queue's wake list only: a token there makes one
+            # take the deliveries now rather than at its next maintenance pass
+            self.store.wake(first)
         return len(deliveries)
