@@ -41,13 +41,11 @@ class CallbackTarget:
     addresses: tuple[str, ...]
 
 
-def check_callback_url(url: object, *, allow_private: bool = False, resolve: bool = True) -> str:
+def check_callback_url(url: object, *, allow_private: bool = False) -> str:
     """The URL, or InvalidJob saying why it is refused: not a string, over MAX_URL_CHARS, not
-    https (http too with `allow_private`), no host, or (with `resolve`) a host that does not
+    https (http too with `allow_private`), no host, credentials in it, or a host that does not
     resolve or resolves to an address that is not public. Resolving is a DNS lookup."""
-    if resolve:
-        return callback_target(url, allow_private=allow_private).url
-    return _checked_parts(url, allow_private)[0]
+    return callback_target(url, allow_private=allow_private).url
 
 
 def callback_target(url: object, *, allow_private: bool = False) -> CallbackTarget:

@@ -50,6 +50,10 @@ class CallbackDelivery:
         self.secret = secret
         self.allow_private = allow_private
 
+    def retry_delay(self, retried: int, error: str) -> float:
+        """The worker asks the handler for its jobs' retry delays: the delivery schedule."""
+        return delivery_delay_s(retried, error)
+
     def __call__(self, params: dict[str, Any]) -> JobResult:
         try:
             target = callback_target(params["url"], allow_private=self.allow_private)

@@ -208,7 +208,7 @@ class WorkerCalls(ScriptRunner):
         queue is waited on there; the others are picked up at the next dequeue.
         """
         timeout_s = max(0.01, round(timeout_s, 3))
-        names = queues[:1] if isinstance(self.client, redis.RedisCluster) else queues
+        names = queues[:1] if self.waits_on_first_queue_only else queues
         wake_keys = {self.keys(q).wake: q for q in names}
         popped = self._guard(lambda: self.blocking_client.blpop(list(wake_keys), timeout=timeout_s))
         if popped is None:

@@ -17,10 +17,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 
 from ..attempt import Handler, describe_error, retry_delay_s, run_handler
-from ..callbacks import CALLBACK_QUEUE, DELIVERY_TYPE
 from ..config import Settings
 from ..current import CurrentJob, enter, leave
-from ..delivery import delivery_delay_s
 from ..model import JobsUnavailable
 from ..process_pool import HandlerProcessPool
 from ..record import CANCELLED, Outcome
@@ -202,9 +200,9 @@ class Executors:
             outcome, error = Outcome.FAIL, f"{DEADLINE_EXCEEDED}: {error}"
         if outcome is Outcome.RETRY:
             s = self.settings
-            delay = s.retry_delay
-            if job.job.job_type == DELIVERY_TYPE and job.queue == CALLBACK_QUEUE:
-                delay = delivery_delay_s  # a receiver's outage is waited out for hours
+            # a handler object may keep its own schedule (callback deliveries wait for hours)
+            handler = self.handlers.get(job.job.job_type)
+            delay = getattr(handler, "retry_delay", None) or s.retry_delay
             delay_s = retry_delay_s(delay, job.job.retried, error, s.backoff, s.backoff_max)
             retry_at = self.clock() + delay_s
             deadline = job.job.deadline

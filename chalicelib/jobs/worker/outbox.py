@@ -11,7 +11,6 @@ the two, or two workers forwarding the same entry, creates the delivery once.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import replace
@@ -21,7 +20,7 @@ from ..callbacks import CALLBACK_QUEUE, DELIVERY_TYPE
 from ..client import JobClient
 from ..config import Settings
 from ..delivery import DELIVERY_MAX_RETRY, DELIVERY_WINDOW_S
-from ..model import JobError, JobState, JobsUnavailable
+from ..model import JobError, JobsUnavailable
 from ..record import compact_json, decode_status
 from ..store import Store
 
@@ -31,7 +30,6 @@ log = logging.getLogger("chalicelib.jobs.worker")
 OUTBOX_BATCH = 100
 #: a delivery's params hold the result and this much besides (id, state, error, progress)
 BODY_MARGIN_BYTES = 64 * 1024
-ENDED = (JobState.COMPLETED, JobState.FAILED)
 
 
 class CallbackForwarder:
@@ -72,27 +70,28 @@ class CallbackForwarder:
     def forward(self, queue: str) -> int:
         """Create the deliveries of the ended jobs in `queue`'s outbox (up to OUTBOX_BATCH);
         returns how many were created or found made already. Raises JobsUnavailable."""
+        if queue == CALLBACK_QUEUE:
+            return 0  # deliveries have no callbacks of their own: nothing to read
         entries = self.store.outbox(queue, OUTBOX_BATCH)
         if not entries:
             return 0
         now = self.clock()
         jobs = []
-        # per id: (the end it was read at, '' when there is nothing to deliver)
+        # per id: the end it was read at ('' when gone or expired: its entry just leaves)
         seen: dict[str, str] = {}
         for job_id, raw in entries:
             if job_id in seen:
                 continue
-            record = json.loads(raw) if raw is not None else None
-            ended_at = "" if record is None else repr(record.get("completed_at"))
-            seen[job_id] = ended_at
             status = decode_status(job_id, queue, raw, now) if raw is not None else None
-            if status is None or status.state not in ENDED or not status.callback_url:
+            seen[job_id] = "" if status is None else repr(status.completed_at)
+            if status is None or not status.finished or not status.callback_url:
                 continue  # gone, expired, or running again (its next end is pushed anew)
             told = {"id": job_id, **status.body()}
             told.pop("callback_id", None)  # an earlier end's delivery (the job was retried)
             body = compact_json(told)
             params = {"url": status.callback_url, "job_id": job_id, "body": body}
-            jobs.append((DELIVERY_TYPE, params, {"idempotency_key": f"{job_id}@{ended_at}"}))
+            key = f"{job_id}@{seen[job_id]}"
+            jobs.append((DELIVERY_TYPE, params, {"idempotency_key": key}))
         deliveries: dict[str, str] = {}
         if jobs:
             try:
