@@ -266,7 +266,11 @@ def secret_credentials(secret_id: str) -> Credentials:
 
 
 def make_client(
-    settings: Settings, *, blocking_wait_s: float = 0.0, retry: bool = True
+    settings: Settings,
+    *,
+    blocking_wait_s: float = 0.0,
+    retry: bool = True,
+    timeout_s: float | None = None,
 ) -> redis.Redis | redis.RedisCluster:
     """A Redis or RedisCluster client for the settings. A plain client connects on its first
     command; a cluster client at once. Raises JobsUnavailable when that fails.
@@ -276,10 +280,13 @@ def make_client(
     in about two seconds, and a script is never run twice because its answer was late. With
     `retry`, a command whose connection broke (a stale pooled connection) is sent once more.
     A cluster client spends a second timeout relearning the slots after a first one, so each
-    of its timeouts is half as long."""
+    of its timeouts is half as long. `timeout_s` sets a command's timeout instead (a client for
+    the calls near a drain's deadline)."""
     url, cluster_in_url = split_cluster_flag(settings.redis_url)
     cluster = bool(settings.cluster or (settings.cluster is None and cluster_in_url))
     command_timeout_s = COMMAND_TIMEOUT_S / 2 if cluster else COMMAND_TIMEOUT_S
+    if timeout_s is not None:
+        command_timeout_s = timeout_s
     options: dict[str, Any] = {
         "socket_connect_timeout": CONNECT_TIMEOUT_S,
         "socket_timeout": command_timeout_s + blocking_wait_s,

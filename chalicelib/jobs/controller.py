@@ -49,7 +49,6 @@ class JobController:
         self._handlers: dict[str, Handler] = {}
         self._periodic: dict[str, PeriodicEntry] = {}
         self._started = False
-        self._stop = threading.Event()
         self._store: Store | None = None
         self._worker: Worker | None = None
         self._lock = threading.Lock()
@@ -93,10 +92,16 @@ class JobController:
                     self.settings, blocking_wait_s=MAINTENANCE_INTERVAL_S, retry=False
                 )
                 store = Store(client, self.settings.key_prefix, blocking)
-                # looked up at each call, as for the client
+
+                def bounded_store(timeout_s: float) -> Store:
+                    bounded = make_client(self.settings, retry=False, timeout_s=timeout_s)
+                    return store.sharing_scripts(bounded)
+
+                # the clock is looked up at each call, as for the client
                 self._worker = Worker(
-                    store, self._handlers, self.settings, lambda: self.clock(), self._periodic
-                )
+                    store, self._handlers, self.settings, lambda: self.clock(), self._periodic,
+                    bounded_store,
+                )  # fmt: skip
             return self._worker
 
     @property
@@ -293,13 +298,9 @@ class JobController:
         if self._started:
             return
         self._started = True
-        self._stop.clear()
         worker = self._worker_side()
         worker.register()
-        worker.ensure_threads()
-        threading.Thread(
-            target=worker.run, args=(self._stop.is_set,), name="jobs-fetch", daemon=True
-        ).start()
+        worker.serve()
 
     def stop(self, timeout: float = 8.0) -> list[str]:
         """Stop taking work; jobs in flight get about `timeout` seconds to finish, then go back
@@ -311,7 +312,6 @@ class JobController:
             return []
         abandoned: list[str] = []
         if self._started:
-            self._stop.set()
             handed_back, abandoned = self._worker.hand_back(timeout, final=True)
             if handed_back:
                 log.info("handed %d unfinished jobs back to their queues", handed_back)
@@ -336,7 +336,7 @@ class JobController:
         worker = self._worker_side()
         before = worker.counters.processed
         with contextlib.suppress(JobsUnavailable):  # else the drain's own calls say it
-            worker.store.prepare()  # connecting and loading scripts is not the budget's work
+            worker.bounded.prepare()  # connecting and loading scripts is not the budget's work
         started = time.monotonic()
         if finish_within is None:
             grace_s = min(0.4, max(0.0, time_budget) * 0.2)
@@ -344,8 +344,7 @@ class JobController:
         else:
             fetch_until = started + max(0.0, time_budget)
             finish_until = fetch_until + max(0.0, finish_within)
-        worker.run(lambda: False, fetch_until, finish_until)
-        worker.hand_back(max(0.0, finish_until - time.monotonic()))
+        worker.drain(fetch_until, finish_until)
         return worker.counters.processed - before
 
     def health(self) -> dict[str, Any]:
@@ -354,12 +353,8 @@ class JobController:
         worker = self._worker
         if worker is None:
             return {"threads": 0, "stuck": 0, "all_stuck": False}
-        executors = worker.executors
-        return {
-            "threads": executors.threads,
-            "stuck": executors.stuck,
-            "all_stuck": executors.all_stuck,
-        }
+        slots = worker.slots
+        return {"threads": slots.threads, "stuck": slots.stuck, "all_stuck": slots.all_stuck}
 
     @property
     def counters(self) -> dict[str, int]:
