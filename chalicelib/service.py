@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from chalicelib import redis_url
-from chalicelib.admin.auth import secret_token
+from chalicelib.admin.auth import checked_token, secret_token
 from chalicelib.aws import WorkerKicker
 from chalicelib.business import async_maths
 from chalicelib.jobs import InvalidSettings, JobController
@@ -103,11 +103,14 @@ def idle_exit_s(environ: Mapping[str, str] | None = None) -> float:
 
 def admin_token(environ: Mapping[str, str] | None = None) -> str | None:
     """The admin surface's bearer token: JOBS_ADMIN_TOKEN, else the Secrets Manager secret
-    JOBS_ADMIN_SECRET_ID names (read once per process); None when neither is set, and then
-    there is no admin surface. Raises JobsUnavailable when the secret cannot be read."""
+    JOBS_ADMIN_SECRET_ID names (read again every 5 minutes); None when neither is set, and
+    then there is no admin surface. Raises JobsUnavailable when the secret cannot be read,
+    AdminNotConfigured when the token is shorter than 16 characters."""
     environ = os.environ if environ is None else environ
     token = environ.get("JOBS_ADMIN_TOKEN", "").strip()
     if token:
-        return token
+        return checked_token(token, "JOBS_ADMIN_TOKEN")
     secret_id = environ.get("JOBS_ADMIN_SECRET_ID", "").strip()
-    return secret_token(secret_id) if secret_id else None
+    if not secret_id:
+        return None
+    return checked_token(secret_token(secret_id), f"the secret {secret_id!r}")
