@@ -77,9 +77,10 @@ status: venv
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
 
-# openapi.json at the root is written from chalicelib/openapi.py (a test checks they agree)
+# openapi.json at the root is written from chalicelib/openapi.py, /admin routes included (a test
+# checks it is what the app serves while an admin token is configured)
 openapi: venv
-	$(PY) -c 'import json, app; print(json.dumps(app.openapi_document().body, indent=2))' > openapi.json
+	$(PY) -c 'import json, app; print(json.dumps(app.openapi.document(max_body_bytes=app.MAX_BODY_BYTES, retry_after_s=app.RETRY_AFTER_S), indent=2))' > openapi.json
 
 # chalice deploy --stage dev against a private moto server on loopback, checked, then deleted
 deploy-check: venv

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -325,6 +326,10 @@ def _parse_state(state: JobState | str) -> JobState:
     raise InvalidJob(f"state must be one of {names}, got {state!r}")
 
 
+#: a score as Redis writes it: what a cursor of this module holds (or '')
+SCORE = re.compile(r"-?[0-9]{1,20}(\.[0-9]{1,20})?([eE][-+]?[0-9]{1,3})?")
+
+
 def _encode_cursor(score: str, ids: Sequence[str]) -> str:
     raw = json.dumps([score, list(ids)], separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
@@ -336,6 +341,8 @@ def _decode_cursor(cursor: str) -> tuple[str, list[str]]:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         score, ids = json.loads(raw)
         if not (isinstance(score, str) and isinstance(ids, list) and ids):
+            raise ValueError
+        if score and not SCORE.fullmatch(score):  # Redis would refuse it: not a 503
             raise ValueError
         if not all(isinstance(i, str) and len(i) <= 200 for i in ids[:CURSOR_IDS]):
             raise ValueError
