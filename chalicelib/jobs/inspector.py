@@ -326,10 +326,6 @@ def _parse_state(state: JobState | str) -> JobState:
     raise InvalidJob(f"state must be one of {names}, got {state!r}")
 
 
-#: a score as Redis writes it: what a cursor of this module holds (or '')
-SCORE = re.compile(r"-?[0-9]{1,20}(\.[0-9]{1,20})?([eE][-+]?[0-9]{1,3})?")
-
-
 def _encode_cursor(score: str, ids: Sequence[str]) -> str:
     raw = json.dumps([score, list(ids)], separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
@@ -342,8 +338,10 @@ def _decode_cursor(cursor: str) -> tuple[str, list[str]]:
         score, ids = json.loads(raw)
         if not (isinstance(score, str) and isinstance(ids, list) and ids):
             raise ValueError
-        if score and not SCORE.fullmatch(score):  # Redis would refuse it: not a 503
-            raise ValueError
+        if score and not re.fullmatch(
+            r"-?[0-9]{1,20}(\.[0-9]{1,20})?(e[-+]?[0-9]{1,3})?", score, re.I
+        ):
+            raise ValueError  # not a score Redis wrote: Redis would refuse it (a 503)
         if not all(isinstance(i, str) and len(i) <= 200 for i in ids[:CURSOR_IDS]):
             raise ValueError
         return score, ids[:CURSOR_IDS]
