@@ -292,6 +292,9 @@ def make_client(
         "socket_timeout": command_timeout_s + blocking_wait_s,
         "health_check_interval": 30,
     }
+    if url.startswith("rediss://"):
+        # explicit, not redis-py's default: a certificate for another host is refused
+        options["ssl_check_hostname"] = True
     if settings.secret_id:
         username, password = secret_credentials(settings.secret_id)
         options["password"] = password
