@@ -16,7 +16,7 @@ from typing import Any
 
 from chalicelib import redis_url
 from chalicelib.admin.auth import checked_token, secret_token
-from chalicelib.aws import WorkerKicker
+from chalicelib.aws import WorkerKicker, read_secret_once
 from chalicelib.business import async_maths
 from chalicelib.jobs import InvalidSettings, JobController
 from chalicelib.jobs.config import TRUE_WORDS
@@ -36,10 +36,12 @@ DEFAULT_IDLE_EXIT_S = DEFAULT_KICK_DEBOUNCE_S
 def build_controller(environ: Mapping[str, str] | None = None, **overrides: Any) -> JobController:
     """A controller from the JOBS_* variables with the maths handlers registered, which kicks
     the function named by JOBS_KICK_FUNCTION (if set) after an enqueue, at most once per
-    JOBS_KICK_DEBOUNCE_S seconds per queue. Keyword `overrides` (Settings fields: redis_url,
-    queues, concurrency...) win over the variables. Connects to nothing and imports no boto3."""
+    JOBS_KICK_DEBOUNCE_S seconds per queue, and reads its secrets from Secrets Manager. Keyword
+    `overrides` (Settings fields: redis_url, queues, concurrency...) win over the variables.
+    Connects to nothing and imports no boto3."""
     environ = os.environ if environ is None else environ
-    controller = JobController.from_env(environ, **{**overrides, **callback_policy(environ)})
+    overrides = {"read_secret": read_secret_once, **overrides, **callback_policy(environ)}
+    controller = JobController.from_env(environ, **overrides)
     async_maths.register(controller)
     kick_function = environ.get("JOBS_KICK_FUNCTION", "").strip()
     if kick_function:

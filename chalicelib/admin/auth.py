@@ -12,6 +12,8 @@ import hmac
 import threading
 import time
 
+from chalicelib.aws import read_secret
+from chalicelib.jobs import JobsUnavailable
 from chalicelib.jobs.config import secret_field
 
 #: the shortest token accepted (a guessable token would open every job to whoever guesses it)
@@ -52,7 +54,11 @@ def secret_token(secret_id: str) -> str:
         return cached[0]
     with _read_lock:
         _read.pop(secret_id, None)
-    token = secret_field(secret_id, "token", "admin")
+    try:
+        text = read_secret(secret_id)
+    except JobsUnavailable as exc:
+        raise JobsUnavailable(f"cannot read the admin secret {secret_id!r}: {exc}") from exc
+    token = secret_field(text, "token")
     with _read_lock:
         _read[secret_id] = (token, now)
     return token

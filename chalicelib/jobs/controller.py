@@ -13,8 +13,10 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 from .attempt import Handler
 from .callbacks import DELIVERY_TYPE
@@ -23,6 +25,7 @@ from .config import Settings, make_client, settings_from_env
 from .delivery import CallbackDelivery
 from .inspector import Inspector
 from .model import InvalidJob, JobStatus, JobsUnavailable, QueueStats
+from .options import CreateOptions, create_options
 from .periodic import PeriodicEntry, periodic_entry
 from .store import PeriodicRegistry, Store
 from .waiting import Waiters
@@ -133,23 +136,13 @@ class JobController:
     # -- create and read -----------------------------------------------------------------------
 
     def create_job(
-        self,
-        job_type: str,
-        params: dict[str, Any],
-        *,
-        queue: str = "default",
-        process_in: float | None = None,
-        process_at: float | datetime | None = None,
-        max_retry: int | None = None,
-        timeout: float | None = None,
-        idempotency_key: str | None = None,
-        unique_for: float | None = None,
-        deadline: float | datetime | None = None,
-        retention: float | None = None,
-        callback_url: str | None = None,
+        self, job_type: str, params: dict[str, Any], **options: Unpack[CreateOptions]
     ) -> str:
         """Enqueue one job in one round trip; return its id, `<queue>@<uuid4>`.
 
+        Options (CreateOptions, each optional): `queue` ("default"); `process_in` (seconds)
+        or `process_at` (Unix seconds or an aware datetime): run later, FUTURE until then;
+        `max_retry` and `timeout` (seconds an attempt may run): instead of the controller's.
         `unique_for` (seconds): while a job of this queue, type and params created with it is
         pending, scheduled, retrying or running, and for at most that long, another raises
         DuplicateJob (its `job_id` is the existing job's). `deadline` (an aware datetime or
@@ -165,62 +158,27 @@ class JobController:
         with other params; UnknownJobType or InvalidJob for bad input (params over
         `max_params_bytes` too); in each case nothing is written. Raises JobStoreFull when
         Redis is out of memory (nothing is written), and JobsUnavailable when Redis did not
-        confirm the write: the job may exist, and a retry with the same key is safe."""
-        return self.submit(
-            job_type,
-            params,
-            queue=queue,
-            process_in=process_in,
-            process_at=process_at,
-            max_retry=max_retry,
-            timeout=timeout,
-            idempotency_key=idempotency_key,
-            unique_for=unique_for,
-            deadline=deadline,
-            retention=retention,
-            callback_url=callback_url,
-        ).job_id
+        confirm the write: the job may exist, and a retry with the same key is safe. An
+        unknown option is a TypeError."""
+        return self.submit(job_type, params, **options).job_id
 
-    def submit(self, job_type: str, params: dict[str, Any], **options: Any) -> Submitted:
+    def submit(
+        self, job_type: str, params: dict[str, Any], **options: Unpack[CreateOptions]
+    ) -> Submitted:
         """create_job, telling also whether an earlier create with the same idempotency key
         had already made the job (`replayed`: nothing was written this time)."""
-        return self.client.create([(job_type, params)], **options)[0]
+        return self.client.create([(job_type, params)], create_options(options))[0]
 
-    def create_jobs(
-        self,
-        jobs: Iterable[JobEntry],
-        *,
-        queue: str = "default",
-        process_in: float | None = None,
-        process_at: float | datetime | None = None,
-        max_retry: int | None = None,
-        timeout: float | None = None,
-        unique_for: float | None = None,
-        deadline: float | datetime | None = None,
-        retention: float | None = None,
-        callback_url: str | None = None,
-    ) -> list[str]:
+    def create_jobs(self, jobs: Iterable[JobEntry], **options: Unpack[CreateOptions]) -> list[str]:
         """Enqueue many jobs of one queue atomically, in one round trip; return their ids.
 
         Each entry is `(job_type, params)`, or `(job_type, params, options)` with options
         `idempotency_key` and `unique_for` (which wins over the call's `unique_for=`), with
-        create_job's rules. Any bad entry or conflicting key: nothing is written. When unique
-        entries are duplicates of unfinished jobs, nothing is written either: DuplicateJob
-        lists them in `duplicates` as (entry index, existing job id). `callback_url` applies
-        to every job."""
-        submitted = self.client.create(
-            jobs,
-            queue=queue,
-            process_in=process_in,
-            process_at=process_at,
-            max_retry=max_retry,
-            timeout=timeout,
-            unique_for=unique_for,
-            deadline=deadline,
-            retention=retention,
-            callback_url=callback_url,
-        )
-        return [s.job_id for s in submitted]
+        create_job's rules and options (an `idempotency_key=` of the call fits one entry only).
+        Any bad entry or conflicting key: nothing is written. When unique entries are
+        duplicates of unfinished jobs, nothing is written either: DuplicateJob lists them in
+        `duplicates` as (entry index, existing job id). `callback_url` applies to every job."""
+        return [s.job_id for s in self.client.create(jobs, create_options(options))]
 
     def get_status(self, job_id: str) -> JobStatus:
         """The job's state and result, in one round trip.

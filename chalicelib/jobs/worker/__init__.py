@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..attempt import Handler
+from ..client import JobClient
 from ..config import Settings
 from ..model import JobsUnavailable
 from ..periodic import PeriodicEntry, Scheduler
@@ -117,8 +118,9 @@ class Worker:
             if self._thread is not None:
                 return
             settings = self.settings
+            client = JobClient(lambda: self.store, settings, self.handlers, self.clock)
             scheduler = (
-                Scheduler(self.store, self.periodic, settings, self.clock)
+                Scheduler(client, self.periodic, settings, self.clock)
                 if self.periodic is not None
                 else None
             )

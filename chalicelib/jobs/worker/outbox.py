@@ -21,6 +21,7 @@ from ..client import JobClient
 from ..config import Settings
 from ..delivery import DELIVERY_MAX_RETRY, DELIVERY_WINDOW_S
 from ..model import JobError, JobsUnavailable
+from ..options import CreateOptions
 from ..record import compact_json, decode_status
 from ..store import Store
 
@@ -104,10 +105,12 @@ class CallbackForwarder:
         deliveries: dict[str, str] = {}
         if jobs:
             try:
-                submitted = self.client.create(
-                    jobs, queue=CALLBACK_QUEUE, max_retry=DELIVERY_MAX_RETRY,
-                    deadline=now + DELIVERY_WINDOW_S,
-                )  # fmt: skip
+                options: CreateOptions = {
+                    "queue": CALLBACK_QUEUE,
+                    "max_retry": DELIVERY_MAX_RETRY,
+                    "deadline": now + DELIVERY_WINDOW_S,
+                }
+                submitted = self.client.create(jobs, options)
             except JobsUnavailable:
                 raise  # the entries stay: the next pass tries again
             except JobError as exc:
