@@ -295,6 +295,7 @@ class JobController:
         before = worker.counters.processed
         with contextlib.suppress(JobsUnavailable):  # else the drain's own calls say it
             worker.bounded.prepare()  # connecting and loading scripts is not the budget's work
+        worker.ensure_threads()  # nor starting the threads
         started = time.monotonic()
         if finish_within is None:
             grace_s = min(0.4, max(0.0, time_budget) * 0.2)

@@ -24,7 +24,7 @@ from ..periodic import Scheduler
 from ..store import Store
 from . import flush, leases
 from .deadline import Bounded
-from .fetch import MAINTENANCE_INTERVAL_S, Fetcher
+from .fetch import MAINTENANCE_INTERVAL_S, Fetcher, Taken
 from .handback import Answer, HandBack
 from .outbox import CallbackForwarder
 from .slots import ENDED, STARTED, Slots
@@ -207,13 +207,28 @@ class Coordinator:
         self.next["tick"] = self.scheduler.next_at(wall) or wall + MAINTENANCE_INTERVAL_S
 
     def _take_batch(self, room: int) -> None:
-        taken = None
+        """Take a batch; a worker of one queue writes its waiting outcomes in the same round
+        trip."""
+        taken: Taken | None = None
 
         def take() -> None:
             nonlocal taken
             taken = self.fetcher.take(self.store, room)
 
-        if not self._try(take) or taken is None:
+        def write_and_take(groups: dict[str, flush.Batch]) -> list[list[int]]:
+            nonlocal taken
+            (outcomes,) = ([o for _, o in items] for items in groups.values())
+            retention_s = self.settings.retention
+            codes, taken = self.fetcher.take_after_writing(self.store, room, outcomes, retention_s)
+            return [codes]
+
+        if self.table.outcomes and len(self.settings.queues) == 1:
+
+            def step() -> None:
+                self.writer.write(self.store, call=write_and_take)
+        else:
+            step = take
+        if not self._try(step) or taken is None:
             return
         self.maybe_work = taken.more
         if taken.next_due is not None:

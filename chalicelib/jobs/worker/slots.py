@@ -145,9 +145,9 @@ class Slots:
     def attempt(self, job: Held) -> AttemptOutcome:
         """Run the job's handler and say how the attempt ended. Never raises."""
         if self.past_deadline(job):
-            return AttemptOutcome(job.job_id, job.token, Outcome.FAIL, DEADLINE_EXCEEDED)
+            return job.outcome(Outcome.FAIL, DEADLINE_EXCEEDED)
         if job.cancel or job.job.cancel:  # asked before it started: it never runs
-            return AttemptOutcome(job.job_id, job.token, Outcome.FAIL, CANCELLED)
+            return job.outcome(Outcome.FAIL, CANCELLED)
         leased = job.job
 
         def report(progress: str) -> None:
@@ -174,7 +174,7 @@ class Slots:
             )
             return self.failure(job, Outcome.FAIL, error)
         if outcome is Outcome.DONE:
-            return AttemptOutcome(job.job_id, job.token, outcome, payload)
+            return job.outcome(outcome, payload)
         return self.failure(job, outcome, payload)
 
     def fail_overruns(self, now: float) -> bool:
@@ -207,14 +207,14 @@ class Slots:
         """Not run, not charged: back to RETRYING for a while."""
         log.info("put off %s: %s", job.job_id, why)
         retry_at = self.clock() + max(DEFER_S, self.timeout_s(job))
-        return AttemptOutcome(job.job_id, job.token, Outcome.DEFER, why, retry_at)
+        return job.outcome(Outcome.DEFER, why, retry_at)
 
     def timed_out(self, job: Held, now: float) -> AttemptOutcome:
         """The outcome of an attempt that overran at monotonic `now`: when its deadline cut
         its timeout short, that deadline is what passed."""
         cut_short = now < job.started + (job.job.timeout_s or self.settings.timeout)
         if self.past_deadline(job) or (job.job.deadline is not None and cut_short):
-            return AttemptOutcome(job.job_id, job.token, Outcome.FAIL, DEADLINE_EXCEEDED)
+            return job.outcome(Outcome.FAIL, DEADLINE_EXCEEDED)
         error = f"timed out after {job.job.timeout_s or self.settings.timeout:g}s"
         return self.failure(job, Outcome.RETRY, error)
 
@@ -233,8 +233,6 @@ class Slots:
             deadline = job.job.deadline
             if deadline is not None and retry_at >= deadline:
                 # the next try could not start: say so now, not when it falls due
-                return AttemptOutcome(
-                    job.job_id, job.token, Outcome.FAIL,
-                    f"{DEADLINE_EXCEEDED} before the next try: {error}",
-                )  # fmt: skip
-        return AttemptOutcome(job.job_id, job.token, outcome, error, retry_at)
+                why = f"{DEADLINE_EXCEEDED} before the next try: {error}"
+                return job.outcome(Outcome.FAIL, why)
+        return job.outcome(outcome, error, retry_at)

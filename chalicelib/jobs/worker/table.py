@@ -11,7 +11,7 @@ it next calls Redis). The coordinator sets `Held.cancel`, which the handler may 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 
 from ..record import LeasedJob, Outcome
@@ -42,13 +42,14 @@ class Phase(Enum):
     OVERRAN = "overran"
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Held:
     """A job a worker holds under a lease."""
 
     job: LeasedJob
     queue: str
     token: str
+    job_id: str = field(init=False)
     phase: Phase = Phase.LEASED
     #: monotonic times of its start and of its timeout (set when its slot says it started)
     started: float = 0.0
@@ -62,9 +63,15 @@ class Held:
     progress: str = ""
     progress_sent: str = ""
 
-    @property
-    def job_id(self) -> str:
-        return self.job.job_id
+    def __post_init__(self) -> None:
+        self.job_id = self.job.job_id
+
+    def outcome(self, kind: Outcome, payload: str, retry_at: float = 0.0) -> AttemptOutcome:
+        """How this attempt ended, ready for the finish script (with the job's unique lock,
+        released when it ends, and its handler's latest progress report)."""
+        return AttemptOutcome(
+            self.job_id, self.token, kind, payload, retry_at, self.job.unique, self.progress
+        )
 
 
 @dataclass
