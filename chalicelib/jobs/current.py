@@ -1,11 +1,10 @@
 """`current_job()`: what a running handler may know and say about its own job.
 
-The executor sets it around each handler call (a context variable, so each handler thread sees
+A handler slot sets it around each handler call (a context variable, so each slot thread sees
 its own job); in process isolation the child process sets it around its handler, and its
 progress reports travel back over the child's JSON pipe. Reports are not written one by one:
-the worker writes the latest report of each job with its next periodic call to Redis (the lease
-keeper's, at most every 0.1 s) and with the job's outcome, so a handler may report in a tight
-loop.
+the worker's coordinator writes the latest report of each job with its next lease call to Redis
+(at most every 0.1 s) and with the job's outcome, so a handler may report in a tight loop.
 """
 
 from __future__ import annotations

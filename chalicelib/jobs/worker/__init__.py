@@ -77,6 +77,8 @@ class Worker:
         self._lock = threading.Lock()
         self.worker_id = ""
         self._heartbeat: Callable[[], tuple[str, str]] | None = None
+        #: serve() runs until handed back: a drain meanwhile only waits for its end
+        self._serving = False
 
     @property
     def counters(self) -> Counters:
@@ -118,6 +120,8 @@ class Worker:
             if self._thread is not None:
                 return
             settings = self.settings
+            # what a closed coordinator held is left to lease recovery
+            self.inflight.forget_in_flight()
             client = JobClient(lambda: self.store, settings, self.handlers, self.clock)
             scheduler = (
                 Scheduler(client, self.periodic, settings, self.clock)
@@ -145,12 +149,17 @@ class Worker:
     def serve(self) -> None:
         """Take and run jobs until handed back (see hand_back)."""
         self.ensure_threads()
+        self._serving = True
         self._inbox.put((SERVE, None, None, None))
 
     def drain(self, fetch_until: float, finish_until: float) -> tuple[int, list[str]]:
         """Take and run jobs until the monotonic time `fetch_until`, then hand back what is
         left within `finish_until` (Redis calls are waited for until then at the latest).
-        Returns what hand_back returns."""
+        Returns what hand_back returns. While the worker serves (started), this only waits
+        until `finish_until`: the jobs are the started worker's."""
+        if self._serving:
+            time.sleep(max(0.0, finish_until - time.monotonic()))
+            return 0, []
         self.ensure_threads()
         answer: Answer = concurrent.futures.Future()
         self._inbox.put((SERVE, fetch_until, finish_until, answer))
@@ -174,6 +183,7 @@ class Worker:
         handler abandoned while it ran."""
         if self._thread is None:
             return 0, []
+        self._serving = False
         answer: Answer = concurrent.futures.Future()
         self._inbox.put((HAND_BACK, wait_s, final, answer))
         try:

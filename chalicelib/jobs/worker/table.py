@@ -205,6 +205,13 @@ class Table:
         """A running handler reported progress that Redis has not been sent yet."""
         return any(j.progress != j.progress_sent for j in self.running.values())
 
+    def forget_in_flight(self) -> None:
+        """Let go of every held job and unwritten outcome (a new coordinator starts clean)."""
+        self.held.clear()
+        self.running.clear()
+        self.unclaimed.clear()
+        self.alone, self.alone_running, self.in_slots, self.outcomes = [], None, 0, []
+
     def forget(self, jobs: list[Held]) -> None:
         for job in jobs:
             self.held.pop(job.job_id, None)
