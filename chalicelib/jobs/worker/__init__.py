@@ -27,7 +27,7 @@ from typing import Any
 
 from ..attempt import Handler
 from ..client import JobClient
-from ..config import Settings
+from ..config import Settings, make_client
 from ..model import JobsUnavailable
 from ..periodic import PeriodicEntry, Scheduler
 from ..store import Store
@@ -39,7 +39,7 @@ from .outbox import CallbackForwarder
 from .slots import Slots
 from .table import Counters, Table
 
-__all__ = ["MAINTENANCE_INTERVAL_S", "Counters", "Worker"]
+__all__ = ["Counters", "Worker"]
 
 log = logging.getLogger("chalicelib.jobs.worker")
 
@@ -79,6 +79,26 @@ class Worker:
         self._heartbeat: Callable[[], tuple[str, str]] | None = None
         #: serve() runs until handed back: a drain meanwhile only waits for its end
         self._serving = False
+
+    @classmethod
+    def connected(
+        cls,
+        settings: Settings,
+        handlers: Mapping[str, Handler],
+        clock: Callable[[], float],
+        periodic: Mapping[str, PeriodicEntry] | None,
+    ) -> Worker:
+        """A worker with clients of its own: one whose timeout outlasts a blocking wait for
+        work, the bounded ones of a drain's end, and none resending a command whose answer was
+        lost (a resent dequeue would take a second batch)."""
+        client = make_client(settings, retry=False)
+        blocking = make_client(settings, blocking_wait_s=MAINTENANCE_INTERVAL_S, retry=False)
+        store = Store(client, settings.key_prefix, blocking)
+
+        def bounded_store(timeout_s: float) -> Store:
+            return store.sharing_scripts(make_client(settings, retry=False, timeout_s=timeout_s))
+
+        return cls(store, handlers, settings, clock, periodic, bounded_store)
 
     @property
     def counters(self) -> Counters:

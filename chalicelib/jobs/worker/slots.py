@@ -21,9 +21,11 @@ from typing import Any
 from ..attempt import Handler, describe_error, retry_delay_s, run_handler
 from ..config import Settings
 from ..current import CurrentJob, enter, leave
+from ..model import JobsUnavailable
 from ..process_pool import HandlerProcessPool
 from ..record import CANCELLED, Outcome
-from ..store import AttemptOutcome
+from ..store import AttemptOutcome, Store
+from . import leases
 from .table import Held, Phase, Table
 
 log = logging.getLogger("chalicelib.jobs.worker")
@@ -91,6 +93,42 @@ class Slots:
         self.table.unclaimed[job.job_id] = job
         self.table.in_slots += 1
         self._ready.put(job)
+
+    def take(self, jobs: list[Held]) -> None:
+        """A batch just taken joins the table: each job to a slot, but a job whose earlier run
+        still hangs here (put off) and a job back from a worker that died before its start was
+        recorded (it runs alone, its start recorded first: if this worker dies now, it is the
+        one charged)."""
+        table = self.table
+        for job in jobs:
+            table.held[job.job_id] = job
+            if job.job_id in table.stuck:
+                outcome = self.defer(job, "its earlier run still hangs in this worker")
+                table.queue_outcome(job, outcome, time.monotonic())
+            elif job.job.recovered:
+                table.alone.append(job)
+            else:
+                self.hand(job)
+
+    def hand_alone(self, store: Store, lease_s: float) -> None:
+        """Hand the next job that must run alone to a slot, once every slot is free, its start
+        recorded first (a coordinator step)."""
+        table = self.table
+        if not table.alone or table.in_slots or table.alone_running is not None:
+            return
+        job = table.alone.pop(0)
+        try:
+            lost = leases.keep(store, [job], [job], self.clock() + lease_s, self.clock())
+        except JobsUnavailable as exc:
+            log.warning("cannot record the start of %s: %s", job.job_id, exc)
+            outcome = self.defer(job, "its start could not be recorded")
+            table.queue_outcome(job, outcome, time.monotonic())
+            return
+        if lost:
+            table.forget([job])
+            return
+        table.alone_running = job
+        self.hand(job)
 
     @property
     def stuck(self) -> int:
