@@ -20,7 +20,7 @@ from typing import Any
 
 from ..attempt import Handler, describe_error, retry_delay_s, run_handler
 from ..config import Settings
-from ..current import CurrentJob, enter, leave
+from ..current import enter, leave
 from ..model import JobsUnavailable
 from ..process_pool import HandlerProcessPool
 from ..record import CANCELLED, Outcome
@@ -187,20 +187,14 @@ class Slots:
         if job.cancel or job.job.cancel:  # asked before it started: it never runs
             return job.outcome(Outcome.FAIL, CANCELLED)
         leased = job.job
-
-        def report(progress: str) -> None:
-            job.progress = progress  # the latest wins; the coordinator sends it
-
-        current = CurrentJob(
-            job.job_id, job.queue, leased.retried, leased.deadline, report, lambda: job.cancel
-        )
         if self.pool is not None:
             outcome, payload = self.pool.run(
-                leased.job_type, leased.params_json, self.timeout_s(job), current.info(), report
-            )
+                leased.job_type, leased.params_json, self.timeout_s(job), job.current().info(),
+                job.report,
+            )  # fmt: skip
         else:
             handler = self.handlers.get(leased.job_type)
-            token = enter(current)
+            token = enter(job.current)
             try:
                 outcome, payload = run_handler(handler, leased.job_type, leased.params_json)
             finally:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
+from ..current import CurrentJob
 from ..record import LeasedJob, Outcome
 from ..store import AttemptOutcome
 
@@ -65,6 +66,21 @@ class Held:
 
     def __post_init__(self) -> None:
         self.job_id = self.job.job_id
+
+    def current(self) -> CurrentJob:
+        """What its handler may know and say of it (`current_job()`)."""
+        job = self.job
+        return CurrentJob(
+            self.job_id, self.queue, job.retried, job.deadline, self.report, self.cancelled
+        )
+
+    def report(self, progress: str) -> None:
+        """A handler's progress report (its thread's): the latest wins; the coordinator
+        sends it."""
+        self.progress = progress
+
+    def cancelled(self) -> bool:
+        return self.cancel
 
     def outcome(self, kind: Outcome, payload: str, retry_at: float = 0.0) -> AttemptOutcome:
         """How this attempt ended, ready for the finish script (with the job's unique lock,
