@@ -33,6 +33,10 @@ class StartFailed(RuntimeError):
     """A part of the stack did not come up; the message says which and why."""
 
 
+class DockerFailed(StartFailed):
+    """Docker's Redis did not start; what it started is stopped again."""
+
+
 @dataclass
 class RunningRedis:
     """The Redis the stack uses; `stop()` ends it only if we started it."""
@@ -127,7 +131,8 @@ def start_redis(
     )
     if why:
         running.stop(supervisor)
-        raise StartFailed(f"Redis did not come up: {why}")
+        failed = DockerFailed if choice.kind == "docker" else StartFailed
+        raise failed(f"Redis did not come up: {why}")
     return running
 
 
@@ -165,10 +170,6 @@ def unreadable_data(server: RedisServer) -> str | None:
         f"{server.data_dir} was written by Redis 7, which redis-server {version} cannot read: "
         "its jobs stay there but this Redis starts empty (put Redis 7 on PATH to see them)"
     )
-
-
-class DockerFailed(StartFailed):
-    """Docker's Redis did not start; what it started is stopped again."""
 
 
 def _start_docker(
