@@ -45,14 +45,20 @@ def redis_pid():
     except (OSError, ValueError):
         return 0
 if words[:1] == ["info"]:
-    sys.exit("Cannot connect to the Docker daemon" if mode == "no-engine" else print("20.10.24"))
-if words[:2] == ["image", "inspect"]:
-    sys.exit("Error: No such image" if mode == "no-image" else print("[]"))
-if words[:1] == ["inspect"]:
-    sys.exit(print("/chalice-jobs-redis-1", redis_pid()))
-if "version" in words:
-    sys.exit(print("Docker Compose version v2.40.3"))
-if "up" in words:
+    if mode == "no-engine":
+        sys.exit("Cannot connect to the Docker daemon")
+    print("20.10.24")
+elif words[:2] == ["image", "inspect"]:
+    if mode == "no-image":
+        sys.exit("Error: No such image")
+    print("[]")
+elif words[:1] == ["inspect"]:
+    print("/chalice-jobs-redis-1", redis_pid())
+elif words[:1] != ["compose"]:
+    sys.exit(f"stand-in docker: unknown command {{args}}")
+elif "version" in words:
+    print("Docker Compose version v2.40.3")
+elif "up" in words:
     if mode == "slow-up":
         time.sleep(600)
     if mode == "no-image":
@@ -76,6 +82,8 @@ elif "stop" in words or "kill" in words:
         os.kill(redis_pid(), signal.SIGKILL if "kill" in words else signal.SIGTERM)
     while redis_pid():
         time.sleep(0.01)
+else:
+    sys.exit(f"stand-in docker: unknown compose command {{args}}")
 """
 
 
