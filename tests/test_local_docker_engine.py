@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from local.parts.redis_choice import compose_command, docker_problem
+from local.parts.redis_server import free_port
 from tests.local_helpers import (
     READY_LINE,
     REPO,
@@ -134,12 +135,17 @@ def test_up_chooses_docker_answers_the_seed_requests_and_ctrl_c_leaves_nothing(
 def test_a_job_survives_a_second_up_whose_log_starts_afresh(
     tmp_path: Path, stacks: list[RunningStack]
 ) -> None:
-    first = up(stacks, tmp_path / "data", "--workers", "0")
+    # the same port both times: the container is started again, not made anew, and keeps the
+    # first run's log
+    port = str(free_port())
+    first = up(stacks, tmp_path / "data", "--workers", "0", "--redis-port", port)
     _, created = http_json("POST", f"{first.base_url}/maths", {"a": 6, "b": 7, "op": "math:add"})
     assert http_json("GET", f"{first.base_url}/maths/{created['res']}")[1]["status"] == "PENDING"
     assert first.interrupt() == 0
 
-    second = up(stacks, tmp_path / "data", "--workers", "1")
+    second = up(stacks, tmp_path / "data", "--workers", "1", "--redis-port", port)
+    made = [line for line in second.lines if "chalice-jobs-redis-1" in line and "Creat" in line]
+    assert made == [], second.output
     assert finished(second, created["res"]) == {"state_code": 6, "status": "COMPLETED", "res": 13}
     assert second.interrupt() == 0
     # the first run's lines (its shutdown among them) are not shown again as the second's
