@@ -20,8 +20,8 @@ from moto import mock_aws
 
 import app
 import chalicelib.aws
-from chalicelib.jobs import JobController, JobResult, JobState, JobStatus, verify_callback
 from chalicelib.aws import read_secret_once
+from chalicelib.jobs import JobController, JobResult, JobState, JobStatus, verify_callback
 from local.parts.redis_server import LOOPBACK, RedisServer, free_port
 from tests.api_helpers import PROJECT_DIR, create, dev_client, get, scheduled_event, use_redis
 from tests.callback_receiver import Receiver
