@@ -218,6 +218,8 @@ class Slots:
         for job in late:
             table.leave(job, Phase.OVERRAN)
             table.in_slots -= 1
+            if table.alone_running is job:
+                table.alone_running = None  # its slot is replaced: the others may run again
             table.stuck.add(job.job_id)
             table.queue_outcome(job, self.timed_out(job, now), now)
             if self.threads < self.settings.concurrency + EXTRA_THREADS:
