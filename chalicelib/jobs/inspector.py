@@ -26,8 +26,8 @@ from .model import (
     check_queue_name,
     parse_job_id,
 )
-from .record import pending_since
-from .store import MAINTENANCE_BATCH, Store
+from .record import Record, pending_since
+from .store import MAINTENANCE_BATCH, Store, StoredJob
 from .worker.fetch import day_of
 from .worker.leases import HEARTBEAT_S
 
@@ -80,24 +80,23 @@ class JobInfo:
     result: Any
 
     @classmethod
-    def decode(cls, raw: str) -> JobInfo:
-        record = json.loads(raw)
+    def decode(cls, job_id: str, queue: str, stored: StoredJob) -> JobInfo:
+        record = Record.decode(stored.record, stored.active)
         return cls(
-            job_id=record["id"],
-            queue=record["queue"],
-            job_type=record["type"],
-            params=json.loads(record["params"]),
-            state=JobState(record["state"]),
+            job_id=job_id,
+            queue=queue,
+            job_type=record.fields["type"],
+            params=json.loads(record.params_json),
+            state=record.state,
             retried=int(record.get("retried", 0)),
-            max_retry=int(record["max_retry"]),
+            max_retry=int(record.fields["max_retry"]),
             error=record.get("error"),
-            # cjson writes an empty Lua table as {}
             errors=list(record.get("errors") or []),
-            created_at=float(record["created_at"]),
+            created_at=record.fields["created_at"],
             started_at=record.get("started_at"),
             completed_at=record.get("completed_at"),
-            next_run_at=record.get("next_run_at"),
-            result=json.loads(record["result"]) if "result" in record else None,
+            next_run_at=record.next_run_at,
+            result=json.loads(record.result_json) if record.result_json is not None else None,
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -238,7 +237,7 @@ class Inspector:
         if not rows and cursor is None:
             self._require_queue(queue)
         page = rows[:limit]
-        jobs = [JobInfo.decode(record) for _, _, record in page if record]
+        jobs = [JobInfo.decode(job_id, queue, job) for job_id, _, job in page if job]
         next_cursor = None
         if len(rows) > limit:
             ids = [job_id for job_id, _, _ in reversed(page[-CURSOR_IDS:])]
@@ -248,10 +247,10 @@ class Inspector:
     def job(self, job_id: str) -> JobInfo:
         """Everything about one job, in one round trip. Raises InvalidJobId, JobNotFound."""
         queue, job_id = parse_job_id(job_id)
-        raw = self.store.get(queue, job_id)
-        if raw is None:
+        stored = self.store.read(queue, job_id)
+        if stored is None:
             raise JobNotFound(f"no job {job_id}")
-        return JobInfo.decode(raw)
+        return JobInfo.decode(job_id, queue, stored)
 
     def retry(self, job_id: str) -> None:
         """Make a FAILED, RETRYING or FUTURE job PENDING now: a FAILED one keeps its errors and

@@ -14,7 +14,7 @@
 --           lock; each job names its own in ARGV
 -- ARGV[1] kick debounce in ms, 0 when no kick is wanted
 -- ARGV[2] how long an idempotency key is kept, ms
--- ARGV[3..] per job, seven values: id, record JSON (state already set), run_at s (0: now),
+-- ARGV[3..] per job, seven values: id, record (record.py; state already set), run_at s (0: now),
 --           fingerprint of type and params ('' when the job has no idempotency key), index in
 --           KEYS of its idempotency key (0: none), index in KEYS of its unique lock (0: none),
 --           how long the unique lock is held at most, ms
@@ -40,7 +40,7 @@ for i = 3, #ARGV, 7 do
   if lock > 0 and not replays[job] then
     local holder = redis.call('GET', KEYS[lock])
     local raw = holder and redis.call('HGET', KEYS[1], holder)
-    local state = raw and cjson.decode(raw).state
+    local state = raw and state_of(raw)
     -- a lock whose job ended (and was not released) or is gone holds nothing
     if state and state ~= STATE.COMPLETED and state ~= STATE.FAILED then
       duplicates[#duplicates + 1] = job
