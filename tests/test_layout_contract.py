@@ -13,12 +13,13 @@ import redis
 
 from chalicelib.jobs import JobController, JobResult, JobState
 from chalicelib.jobs.client import fingerprint_of
-from chalicelib.jobs.record import OUTCOME, Outcome
+from chalicelib.jobs.record import OUTCOME, TOKEN_KEPT, Outcome
 from chalicelib.jobs.store import AttemptOutcome
 from tests.jobs_helpers import all_keys, traces_client
 
 Q = "jobs:{default}:"
-BASE = {"jobs:queues", Q + "job"}
+#: a queue's first jobs also mark it as in this layout: stats `layout` (store/legacy.py)
+BASE = {"jobs:queues", Q + "job", Q + "stats"}
 
 
 def make(redis_url: str, **settings: object) -> JobController:
@@ -42,25 +43,22 @@ def test_create_dequeue_finish_leave_exactly_these_keys(any_redis_url: str) -> N
     assert all_keys(any_redis_url) == BASE | {Q + "pending", Q + "scheduled", Q + "wake"}
     now = time.time()
     [job] = c.store.dequeue("default", 5, now, now + 60, "t").jobs
-    # a worker's first call marks the queue as in this layout (stats `layout`: store/legacy.py)
-    assert keys_but_wake(any_redis_url) == BASE | {
-        Q + "scheduled", Q + "lease", Q + "active", Q + "stats",
-    }  # fmt: skip
+    assert keys_but_wake(any_redis_url) == BASE | {Q + "scheduled", Q + "lease", Q + "active"}
     assert traces_client(any_redis_url).hkeys(Q + "stats") == [b"layout"]
     assert c.store.requeue("default", "t", [job.job_id]) == 1
-    assert keys_but_wake(any_redis_url) == BASE | {Q + "pending", Q + "scheduled", Q + "stats"}
+    assert keys_but_wake(any_redis_url) == BASE | {Q + "pending", Q + "scheduled"}
     assert c.drain(0.2) == 1
-    assert keys_but_wake(any_redis_url) == BASE | {Q + "scheduled", Q + "results", Q + "stats"}
+    assert keys_but_wake(any_redis_url) == BASE | {Q + "scheduled", Q + "results"}
 
 
 def test_retry_and_fail_leave_exactly_these_keys(any_redis_url: str) -> None:
     c = make(any_redis_url, backoff=60)
     c.create_job("test:raise", {})
     assert c.drain(0.2) == 1
-    assert keys_but_wake(any_redis_url) == BASE | {Q + "retry", Q + "stats"}
+    assert keys_but_wake(any_redis_url) == BASE | {Q + "retry"}
     c.create_job("test:refuse", {})
     assert c.drain(0.2) == 1
-    assert keys_but_wake(any_redis_url) == BASE | {Q + "retry", Q + "failed", Q + "stats"}
+    assert keys_but_wake(any_redis_url) == BASE | {Q + "retry", Q + "failed"}
 
 
 def test_a_cancel_and_a_delete_leave_exactly_these_keys(any_redis_url: str) -> None:
@@ -69,18 +67,18 @@ def test_a_cancel_and_a_delete_leave_exactly_these_keys(any_redis_url: str) -> N
     c.cancel(pending)
     assert keys_but_wake(any_redis_url) == BASE | {Q + "failed"}
     c.inspector.delete(pending)
-    assert keys_but_wake(any_redis_url) == {"jobs:queues"}
+    assert keys_but_wake(any_redis_url) == {"jobs:queues", Q + "stats"}
     active = c.create_job("test:ok", {})
     now = time.time()
     c.store.dequeue("default", 1, now, now + 60, "t")
     c.cancel(active)  # asked while ACTIVE: marked in its in-flight entry
-    assert keys_but_wake(any_redis_url) == BASE | {Q + "lease", Q + "active", Q + "stats"}
+    assert keys_but_wake(any_redis_url) == BASE | {Q + "lease", Q + "active"}
     c.store.requeue("default", "t", [active])  # handed back: a token-less entry keeps the mark
     entry = traces_client(any_redis_url).hget(Q + "active", active)
     assert entry is not None and entry.decode().split("|")[0::3] == ["", "1"]
     assert c.drain(0.2) == 1
     assert c.get_status(active).cancelled
-    assert keys_but_wake(any_redis_url) == BASE | {Q + "failed", Q + "stats"}
+    assert keys_but_wake(any_redis_url) == BASE | {Q + "failed"}
 
 
 def test_a_wait_leaves_no_waiter_entry_behind(any_redis_url: str) -> None:
@@ -118,7 +116,7 @@ def test_an_ended_callback_job_waits_in_the_outbox(any_redis_url: str) -> None:
     [job] = c.store.dequeue("default", 1, now, now + 60, "t").jobs
     done = AttemptOutcome(job.job_id, "t", Outcome.DONE, "1")
     assert c.store.finish("default", [done], now, 60, "2026-01-01") == [JobState.COMPLETED]
-    assert keys_but_wake(any_redis_url) == BASE | {Q + "results", Q + "stats", Q + "outbox"}
+    assert keys_but_wake(any_redis_url) == BASE | {Q + "results", Q + "outbox"}
     assert c.store.outbox("default", 10)[0][0] == job_id
     assert c.store.forwarded("default", [(job_id, "", "callbacks@x")]) == 1
     assert Q + "outbox" not in all_keys(any_redis_url)
@@ -165,9 +163,10 @@ def test_a_record_is_lines_of_short_keys_written_at_create_and_when_settled(
     lines = client.hget(Q + "job", job_id).split("\n")  # type: ignore[union-attr]
     assert lines[0] == str(int(JobState.COMPLETED)) + created[1:].split("\n")[0]
     outcome = json.loads(lines[2])
+    # a result kept 60 s, not the default 24 h, says so; started_at is left out when equal
     assert set(outcome) == {OUTCOME[n] for n in ("token", "started_at", "completed_at",
-                                                  "expires_at")}  # fmt: skip
-    assert outcome[OUTCOME["token"]] == token[:8] and lines[3] == "1"
+                                                  "kept_ms")}  # fmt: skip
+    assert outcome[OUTCOME["token"]] == token[:TOKEN_KEPT] and lines[3] == "1"
     assert client.hget(Q + "active", job_id) is None
 
 

@@ -44,6 +44,9 @@ class Outcome(str, Enum):
     DEFER = "defer"
 
 
+#: the version of this layout: a queue's stats hash holds it in `layout` once the queue holds
+#: no record of an older one (see store/legacy.py)
+LAYOUT = "2"
 #: how many errors of earlier attempts a record keeps, newest last
 ERRORS_KEPT = 5
 #: the error of a job ended by a cancel (its record also says `cancelled`)
@@ -52,14 +55,18 @@ CANCELLED = "cancelled"
 WAKE_TTL_S = 60
 #: a settled record keeps this many characters of the lease token of the attempt that ended it
 #: (enough to tell a repeated finish from a stale worker's: tokens are random hex)
-TOKEN_KEPT = 8
-#: header fields left out when they hold these values
-DEFAULTS: dict[str, Any] = {"max_retry": 3, "timeout": 30.0}
+TOKEN_KEPT = 6
+#: fields left out when they hold these values
+#: how long a result is kept (ms after completed_at) when the record says nothing else
+KEPT_DEFAULT_MS = 86_400_000
+DEFAULTS: dict[str, Any] = {"max_retry": 3, "timeout": 30.0, "kept_ms": KEPT_DEFAULT_MS}
+#: created_at is held as ms after this Unix time in ms (2025-01-01 UTC): two digits fewer
+EPOCH_MS = 1_735_689_600_000
 
 #: the header: what a job is, written once at create. name -> key
 HEADER = {
     "type": "t",
-    "created_at": "c",  # Unix ms
+    "created_at": "c",  # ms after EPOCH_MS
     "max_retry": "m",
     "timeout": "o",  # seconds
     "run_at": "a",  # FUTURE at create: when it falls due
@@ -74,9 +81,10 @@ HEADER = {
 OUTCOME = {
     "token": "k",  # TOKEN_KEPT characters of the lease token of the attempt that settled it
     "retried": "n",  # charged attempts
-    "started_at": "s",
+    "started_at": "s",  # left out when it equals completed_at (and a token says who settled it)
     "completed_at": "d",
-    "expires_at": "x",  # COMPLETED: its result is kept until then
+    "kept_ms": "x",  # COMPLETED: its result is kept this long after completed_at (default
+    # KEPT_DEFAULT_MS)
     "next_run_at": "w",  # RETRYING: its next try
     "pending_since": "ps",  # returned or retried to PENDING then
     "error": "er",  # the latest failed attempt's error
@@ -89,9 +97,8 @@ OUTCOME = {
 }
 #: fields held as integer ms after created_at
 TIMES = frozenset(
-    {"run_at", "deadline", "started_at", "completed_at", "expires_at", "next_run_at",
-     "pending_since"}
-)  # fmt: skip
+    {"run_at", "deadline", "started_at", "completed_at", "next_run_at", "pending_since"}
+)
 _NAMES = {key: name for name, key in (HEADER | OUTCOME).items()}
 
 
@@ -149,7 +156,7 @@ def _encode_fields(keys: dict[str, str], fields: dict[str, Any], created_ms: int
         if value is None or DEFAULTS.get(name) == value:
             continue
         if name == "created_at":
-            value = created_ms
+            value = created_ms - EPOCH_MS
         elif name in TIMES:
             value = to_ms(value) - created_ms
         encoded[keys[name]] = value
@@ -199,11 +206,15 @@ class Record:
         fields: dict[str, Any] = dict(DEFAULTS)
         for line in (lines[0][1:], lines[2] if len(lines) > 2 else "{}"):
             fields.update((_NAMES[k], v) for k, v in json.loads(line).items())
-        created_ms = fields["created_at"]
+        created_ms = fields["created_at"] + EPOCH_MS
         for name in TIMES & fields.keys():
             fields[name] = (created_ms + fields[name]) / 1000
         fields["created_at"] = created_ms / 1000
         state = JobState(int(text[0]))
+        if "token" in fields and "completed_at" in fields:
+            fields.setdefault("started_at", fields["completed_at"])
+        if state is JobState.COMPLETED:
+            fields["expires_at"] = fields["completed_at"] + fields["kept_ms"] / 1000
         entry = ActiveEntry.decode(active) if active else None
         if entry is not None and entry.token:  # a token-less entry only marks a cancel
             state = JobState.ACTIVE
@@ -323,6 +334,9 @@ def lua_constants() -> str:
         f"local OUTCOME = {{{outcomes}}}\n"
         f"local F = {{{keys}}}\n"
         f"local MAX_RETRY_DEFAULT = {DEFAULTS['max_retry']}\n"
+        f"local KEPT_DEFAULT_MS = {KEPT_DEFAULT_MS}\n"
+        f"local EPOCH_MS = {EPOCH_MS}\n"
+        f"local LAYOUT = '{LAYOUT}'\n"
         f"local ERRORS_KEPT = {ERRORS_KEPT}\n"
         f"local TOKEN_KEPT = {TOKEN_KEPT}\n"
         f"local CANCELLED = '{CANCELLED}'\n"

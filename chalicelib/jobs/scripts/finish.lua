@@ -50,7 +50,8 @@ local function settle(rec, raw, e, id, i)
     rec.o[F.next_run_at] = nil
     rec.result = payload
     set_time(rec, 'completed_at', now)
-    set_time(rec, 'expires_at', now + tonumber(header_field(raw, F.retention) or retention))
+    local kept_ms = to_ms(tonumber(header_field(raw, F.retention) or retention))
+    rec.o[F.kept_ms] = kept_ms ~= KEPT_DEFAULT_MS and kept_ms or nil
     tally.completions[#tally.completions + 1] = id
   else
     tally.processed = tally.processed + 1
@@ -87,6 +88,7 @@ for i = 4, #ARGV, 7 do
   if slot and e and e.token == token then
     local rec = settling(slot.raw)
     code = settle(rec, slot.raw, e, id, i)
+    if rec.o[F.started_at] == rec.o[F.completed_at] then rec.o[F.started_at] = nil end
     slot.rec, entries[id] = rec, false
     ended[#ended + 1] = id
     written[#written + 1] = id

@@ -69,7 +69,7 @@ local function settling(raw)
   local first = string.find(raw, '\n', 1, true)
   local second = string.find(raw, '\n', first + 1, true)
   local rec = {state = string.byte(raw, 1) - 48, o = {}}
-  rec.created = tonumber(header_field(raw, F.created_at))
+  rec.created = tonumber(header_field(raw, F.created_at)) + EPOCH_MS
   if not second then
     rec.base = string.sub(raw, 2)
     return rec

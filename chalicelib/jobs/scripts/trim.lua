@@ -15,8 +15,11 @@ local now_ms, limit = math.floor(tonumber(ARGV[1]) * 1000), tonumber(ARGV[4])
 local function expiry(id)
   local raw = id and redis.call('HGET', KEYS[1], id)
   if not raw then return now_ms end
-  local offset = string.match(outcome_line(raw), '"' .. F.expires_at .. '":(%-?%d+)')
-  return tonumber(header_field(raw, F.created_at)) + tonumber(offset or 0)
+  local outcome = outcome_line(raw)
+  local completed = string.match(outcome, '"' .. F.completed_at .. '":(%-?%d+)')
+  local kept = string.match(outcome, '"' .. F.kept_ms .. '":(%-?%d+)')
+  return tonumber(header_field(raw, F.created_at)) + EPOCH_MS + tonumber(completed or 0) +
+    tonumber(kept or KEPT_DEFAULT_MS)
 end
 
 local deleted, moved = 0, 0

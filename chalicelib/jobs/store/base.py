@@ -21,9 +21,9 @@ from redis.exceptions import (
 
 from ..lua import script_sources
 from ..model import JobStoreFull, JobsUnavailable
-from ..record import LeasedJob, Outcome
+from ..record import LAYOUT, LeasedJob, Outcome
 from .keys import GlobalKeys, QueueKeys
-from .legacy import LAYOUT, migrate
+from .legacy import migrate
 
 log = logging.getLogger("chalicelib.jobs.store")
 

@@ -10,17 +10,15 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from ..model import JobState
-from ..record import HEADER, TOKEN_KEPT, encode_record, to_ms
+from ..record import HEADER, LAYOUT, TOKEN_KEPT, encode_record, to_ms
 
 if TYPE_CHECKING:
     from .base import ScriptRunner
 
-#: the version of the layout; a queue whose stats hash holds it in `layout` is converted
-LAYOUT = "2"
 #: records converted per call
 BATCH = 500
 #: the old record's fields kept in the outcome, by their (unchanged) names
-_OUTCOME_FIELDS = ("retried", "completed_at", "expires_at", "pending_since", "error",
+_OUTCOME_FIELDS = ("retried", "completed_at", "pending_since", "error",
                    "cancelled", "recovered", "orphaned", "callback_id")  # fmt: skip
 
 
@@ -36,6 +34,8 @@ def upgrade(text: str) -> tuple[str, str | None]:
     outcome["errors"] = old.get("errors") or None  # cjson wrote an empty list as {}
     outcome["retried"] = old.get("retried") or None
     outcome["cancelled"] = 1 if old.get("cancelled") else None
+    if state is JobState.COMPLETED and old.get("expires_at") and old.get("completed_at"):
+        outcome["kept_ms"] = round((old["expires_at"] - old["completed_at"]) * 1000)
     if state is JobState.RETRYING:
         outcome["next_run_at"] = old.get("next_run_at")
     entry = None

@@ -28,7 +28,7 @@ class ProducerCalls(ScriptRunner):
         unique job's lock is held (`Enqueued.duplicates`) or a key conflicts."""
         k = self.keys(queue)
         args: list[Any] = [kick_debounce_ms, idempotency_ttl_ms]
-        keys = [k.job, k.pending, k.scheduled, k.wake, k.kick]
+        keys = [k.job, k.pending, k.scheduled, k.wake, k.kick, k.stats]
         for job in jobs:
             idem = lock = 0
             if job.idempotency_key is not None:
