@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv run test chromium check lint format bench worker status clean openapi deploy-check
+.PHONY: venv run test test-servers chromium check lint format bench worker status clean openapi deploy-check
 
 # Runs only when the requirements changed since the last install (or on the first run): then it
 # says what it does, and pip shows its progress; otherwise make stays quiet.
@@ -27,6 +27,15 @@ run: venv
 # (under CI it fails)
 test: check chromium
 	$(PY) -m pytest
+
+# the Redis-facing contract tests (jobs, layout, reliability against Redis, cluster) against
+# Valkey 9 and Redis 6.2 as well (make test runs them against the redis-server on PATH)
+SERVER_TESTS := tests/test_jobs_*.py tests/test_layout_contract.py tests/test_faults_redis.py
+test-servers: venv
+	@for server in valkey redis6; do \
+		echo "== JOBS_TEST_SERVER=$$server"; \
+		JOBS_TEST_SERVER=$$server $(PY) -m pytest -q -p no:randomly $(SERVER_TESTS) || exit 1; \
+	done
 
 chromium:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \

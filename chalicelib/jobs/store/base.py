@@ -136,10 +136,23 @@ class ScriptRunner:
         self._shas.update(shas)
 
     def prepare(self) -> None:
-        """Connect and load the scripts now, if not done yet (a drain does this before its
-        clock starts). Raises JobsUnavailable."""
+        """Connect, load the scripts and check that every known queue is in this layout now, if
+        not done yet (a drain does this before its clock starts). Raises JobsUnavailable."""
         if not self._shas:
             self._guard(self.client.ping)
+            self._guard(self._check_layouts)
+
+    def _check_layouts(self) -> None:
+        """One round trip for the queue names, one pipeline for their marks; then the queues
+        not marked are converted (store/legacy.py)."""
+        queues = sorted(_text(q) for q in self.client.smembers(self.queues_key))
+        pipe = self.client.pipeline(transaction=False)
+        for queue in queues:
+            pipe.hget(self.keys(queue).stats, "layout")
+        for queue, mark in zip(queues, pipe.execute() if queues else [], strict=True):
+            if mark is None or _text(mark) != LAYOUT:
+                migrate(self, queue)
+            self._converted.add(queue)
 
     def _guard(self, call: Callable[[], T]) -> T:
         """Run call with the scripts loaded; reload them once if Redis forgot them (restart)."""
@@ -200,7 +213,8 @@ class ScriptRunner:
             return self._eval(name, keys, args)
 
     def _convert(self, queue: str) -> None:
-        if self.client.hget(self.keys(queue).stats, "layout") not in (LAYOUT, LAYOUT.encode()):
+        mark = self.client.hget(self.keys(queue).stats, "layout")
+        if mark is None or _text(mark) != LAYOUT:
             migrate(self, queue)
 
     def idempotency_key(self, queue: str, hashed_key: str) -> str:
