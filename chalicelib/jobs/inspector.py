@@ -26,7 +26,7 @@ from .model import (
     check_queue_name,
     parse_job_id,
 )
-from .record import Record, pending_since
+from .record import Record
 from .store import MAINTENANCE_BATCH, Store, StoredJob
 from .worker.fetch import day_of
 from .worker.leases import HEARTBEAT_S
@@ -88,13 +88,13 @@ class JobInfo:
             job_type=record.fields["type"],
             params=json.loads(record.params_json),
             state=record.state,
-            retried=int(record.get("retried", 0)),
+            retried=int(record.fields.get("retried", 0)),
             max_retry=int(record.fields["max_retry"]),
-            error=record.get("error"),
-            errors=list(record.get("errors") or []),
+            error=record.fields.get("error"),
+            errors=list(record.fields.get("errors") or []),
             created_at=record.fields["created_at"],
-            started_at=record.get("started_at"),
-            completed_at=record.get("completed_at"),
+            started_at=record.fields.get("started_at"),
+            completed_at=record.fields.get("completed_at"),
             next_run_at=record.next_run_at,
             result=json.loads(record.result_json) if record.result_json is not None else None,
         )
@@ -167,7 +167,7 @@ class Inspector:
         infos = []
         for name, reply in zip(names, self.store.overviews(names, day_of(now)), strict=True):
             counts = [int(n) for n in reply[:6]]
-            oldest = reply[9]
+            oldest = Record.decode(reply[9]).pending_since if reply[9] else now
             infos.append(
                 QueueInfo(
                     name=name,
@@ -175,7 +175,7 @@ class Inspector:
                     counts={s.name: n for s, n in zip(JobState, counts, strict=True)},
                     processed_today=int(reply[7]),
                     failed_today=int(reply[8]),
-                    oldest_pending_s=max(0.0, now - pending_since(oldest)) if oldest else 0.0,
+                    oldest_pending_s=max(0.0, now - oldest),
                 )
             )
         return infos

@@ -10,14 +10,12 @@ each compact JSON (which never holds a raw newline):
     {outcome}                 what its attempts left: written when it settles (absent before)
     result                    the result's JSON (COMPLETED only)
 
-While a job runs, what changes (lease token, times, cancel, progress) lives beside the record,
-in the queue's `active` hash (see `ActiveEntry`); the record still says PENDING then. Field names
-are short keys from the tables below; a field equal to its default is left out; times are integer
-milliseconds, after `created_at` for all but `created_at` itself. The scripts never decode the
-header, the params or the result (Lua's cjson would re-encode numbers with 14 significant
-digits): they read a few header fields by key, and decode and rewrite only the outcome line,
-whose values are integers and strings. `lua_constants()` hands them the state numbers, outcome
-names and field keys, generated from the tables here: one source of truth.
+While a job runs, what changes lives in the queue's `active` hash (`ActiveEntry`); its record
+still says PENDING then. Fields have short keys (tables below), are left out when default, and
+hold times as integer ms after `created_at`. The scripts never decode the header, the params or
+the result (Lua's cjson re-encodes numbers with 14 significant digits): they read header fields
+by key, and rewrite only the outcome line (integers and strings). `lua_constants()` hands them
+the state numbers, outcome names and field keys: one source of truth.
 """
 
 from __future__ import annotations
@@ -53,12 +51,12 @@ ERRORS_KEPT = 5
 CANCELLED = "cancelled"
 #: how long the tokens that wake a job's waiters stay, when nobody takes them (seconds)
 WAKE_TTL_S = 60
-#: a settled record keeps this many characters of the lease token of the attempt that ended it
-#: (enough to tell a repeated finish from a stale worker's: tokens are random hex)
+#: characters of the lease token of the attempt that settled a job its record keeps (tokens are
+#: random hex: enough to tell a repeated finish from a stale worker's)
 TOKEN_KEPT = 6
-#: fields left out when they hold these values
 #: how long a result is kept (ms after completed_at) when the record says nothing else
 KEPT_DEFAULT_MS = 86_400_000
+#: fields left out when they hold these values
 DEFAULTS: dict[str, Any] = {"max_retry": 3, "timeout": 30.0, "kept_ms": KEPT_DEFAULT_MS}
 #: created_at is held as ms after this Unix time in ms (2025-01-01 UTC): two digits fewer
 EPOCH_MS = 1_735_689_600_000
@@ -83,8 +81,7 @@ OUTCOME = {
     "retried": "n",  # charged attempts
     "started_at": "s",  # left out when it equals completed_at (and a token says who settled it)
     "completed_at": "d",
-    "kept_ms": "x",  # COMPLETED: its result is kept this long after completed_at (default
-    # KEPT_DEFAULT_MS)
+    "kept_ms": "x",  # COMPLETED: its result is kept this long after completed_at
     "next_run_at": "w",  # RETRYING: its next try
     "pending_since": "ps",  # returned or retried to PENDING then
     "error": "er",  # the latest failed attempt's error
@@ -123,9 +120,9 @@ def new_record(
     timeout_s: float,
     extra: dict[str, Any] | None = None,
 ) -> str:
-    """The encoded record of a job just created: PENDING, or FUTURE when `run_at` is set.
-    `extra` holds the fields of its options (`unique`, `deadline`, `retention`, `callback`,
-    `periodic`, `tick`). The id and queue are the record's place, not part of it."""
+    """The encoded record of a job just created: PENDING, or FUTURE when `run_at` is set. `extra`
+    holds its options' fields (`unique`, `deadline`, `retention`, `callback`, `periodic`, `tick`).
+    The id and queue are the record's place, not part of it."""
     del job_id, queue
     header = {"type": job_type, "created_at": now, "max_retry": max_retry,
               "timeout": timeout_s, "run_at": run_at or None, **(extra or {})}  # fmt: skip
@@ -224,9 +221,6 @@ class Record:
         result = lines[3] if len(lines) > 3 else None
         return cls(state, fields, lines[1], result)
 
-    def get(self, name: str, default: Any = None) -> Any:
-        return self.fields.get(name, default)
-
     @property
     def next_run_at(self) -> float | None:
         if self.state is JobState.RETRYING:
@@ -265,19 +259,11 @@ class LeasedJob:
     @classmethod
     def decode(cls, raw: str | bytes, job_id: str, cancel: bool = False) -> LeasedJob:
         record = Record.decode(raw)
-        timeout = record.get("timeout")
-        return cls(
-            job_id=job_id,
-            job_type=record.fields["type"],
-            params_json=record.params_json,
-            retried=int(record.get("retried", 0)),
-            timeout_s=float(timeout) if timeout else None,
-            recovered=int(record.get("recovered", 0)),
-            unique=record.get("unique", ""),
-            deadline=record.get("deadline"),
-            cancel=cancel,
-            callback=bool(record.get("callback")),
-        )
+        f = record.fields
+        return cls(job_id, f["type"], record.params_json, int(f.get("retried", 0)),
+                   timeout_s=float(f["timeout"]), recovered=int(f.get("recovered", 0)),
+                   unique=f.get("unique", ""), deadline=f.get("deadline"), cancel=cancel,
+                   callback=bool(f.get("callback")))  # fmt: skip
 
 
 def decode_status(
@@ -287,25 +273,25 @@ def decode_status(
     is a COMPLETED job past its retention (trimming may not have deleted it yet)."""
     record = Record.decode(raw, active)
     state = record.state
-    if state is JobState.COMPLETED and record.get("expires_at", math.inf) <= now:
+    if state is JobState.COMPLETED and record.fields.get("expires_at", math.inf) <= now:
         return None
-    progress = record.get("progress")
+    progress = record.fields.get("progress")
     return JobStatus(
         job_id=job_id,
         state=state,
         job_type=record.fields["type"],
         queue=queue,
         result=json.loads(record.result_json) if record.result_json is not None else None,
-        error=record.get("error"),
-        retried=int(record.get("retried", 0)),
+        error=record.fields.get("error"),
+        retried=int(record.fields.get("retried", 0)),
         max_retry=int(record.fields["max_retry"]),
         created_at=record.fields["created_at"],
-        completed_at=record.get("completed_at"),
+        completed_at=record.fields.get("completed_at"),
         next_run_at=record.next_run_at,
-        cancelled=bool(record.get("cancelled")),
+        cancelled=bool(record.fields.get("cancelled")),
         progress=json.loads(progress) if progress else None,
-        callback_url=record.get("callback"),
-        callback_id=record.get("callback_id"),
+        callback_url=record.fields.get("callback"),
+        callback_id=record.fields.get("callback_id"),
     )
 
 
@@ -318,27 +304,16 @@ def encode_progress(fraction: float, message: str | None) -> str:
     return compact_json(report)
 
 
-def pending_since(raw: str | bytes) -> float:
-    """When a PENDING job became ready (its creation, due time, return or retry)."""
-    return Record.decode(raw).pending_since
-
-
 def lua_constants() -> str:
     """Lua source defining STATE.<NAME>, OUTCOME.<NAME>, the record's field keys F.<name>,
     its defaults and the other constants the scripts share, put in front of every script."""
     states = ", ".join(f"{s.name} = {int(s)}" for s in JobState)
     outcomes = ", ".join(f"{o.name} = '{o.value}'" for o in Outcome)
     keys = ", ".join(f"{name} = '{key}'" for name, key in (HEADER | OUTCOME).items())
-    return (
-        f"local STATE = {{{states}}}\n"
-        f"local OUTCOME = {{{outcomes}}}\n"
-        f"local F = {{{keys}}}\n"
-        f"local MAX_RETRY_DEFAULT = {DEFAULTS['max_retry']}\n"
-        f"local KEPT_DEFAULT_MS = {KEPT_DEFAULT_MS}\n"
-        f"local EPOCH_MS = {EPOCH_MS}\n"
-        f"local LAYOUT = '{LAYOUT}'\n"
-        f"local ERRORS_KEPT = {ERRORS_KEPT}\n"
-        f"local TOKEN_KEPT = {TOKEN_KEPT}\n"
-        f"local CANCELLED = '{CANCELLED}'\n"
-        f"local WAKE_TTL_S = {WAKE_TTL_S}\n"
+    shared = {"MAX_RETRY_DEFAULT": DEFAULTS["max_retry"], "KEPT_DEFAULT_MS": KEPT_DEFAULT_MS,
+              "EPOCH_MS": EPOCH_MS, "LAYOUT": LAYOUT, "ERRORS_KEPT": ERRORS_KEPT,
+              "TOKEN_KEPT": TOKEN_KEPT, "CANCELLED": CANCELLED,
+              "WAKE_TTL_S": WAKE_TTL_S}  # fmt: skip
+    return f"local STATE = {{{states}}}\nlocal OUTCOME = {{{outcomes}}}\nlocal F = {{{keys}}}\n" + (
+        "".join(f"local {name} = {value!r}\n" for name, value in shared.items())
     )

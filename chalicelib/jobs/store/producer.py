@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 import redis
 
 from ..model import QueueStats
-from ..record import pending_since
+from ..record import Record
 from .base import Enqueued, NewJob, ScriptRunner, StoredJob, _stored, _text
 
 T = TypeVar("T")
@@ -112,7 +112,7 @@ class ProducerCalls(ScriptRunner):
         active, pending, future, retrying, failed, completed, processed, failed_total = (
             int(n) for n in reply[:8]
         )
-        oldest_age_s = max(0.0, now - pending_since(reply[8])) if reply[8] else None
+        oldest_age_s = max(0.0, now - Record.decode(reply[8]).pending_since) if reply[8] else None
         return QueueStats(
             queue, active, pending, future, retrying, failed, completed, processed, failed_total,
             oldest_age_s,
