@@ -15,11 +15,13 @@
 -- a string, '' for none) at which a scheduled or retry job falls due or a lease expires, so the
 -- worker knows when maintenance has work without polling for it; cancel is '1' for a job a
 -- cancel was asked for while an earlier worker held it (it is not to be started).
-local expiry = tonumber(ARGV[3])
+-- The in-flight entries are the first write: a Redis before 7 (which cannot read the script's
+-- flags) refuses the script there, with nothing written, while it is over maxmemory.
+local expiry, want = tonumber(ARGV[3]), tonumber(ARGV[2])
 local out = {''}
 local paused = redis.call('EXISTS', KEYS[7]) == 1
-local ids = not paused and redis.call('LPOP', KEYS[2], ARGV[2])
-if ids then
+local ids = not paused and want > 0 and redis.call('LRANGE', KEYS[2], 0, want - 1)
+if ids and #ids > 0 then
   local raws, held = hmget_many(KEYS[1], ids), hmget_many(KEYS[8], ids)
   local fresh = ARGV[4] .. '|' .. to_ms(tonumber(ARGV[1])) .. '||'
   local entries, leases, seen = {}, {}, {}
@@ -40,6 +42,7 @@ if ids then
     end
   end
   call_many('HSET', KEYS[8], entries)
+  redis.call('LTRIM', KEYS[2], #ids, -1)
   call_many('ZADD', KEYS[3], leases)
 end
 if not paused and redis.call('LLEN', KEYS[2]) > 0 then rearm_wake(KEYS[6]) end
