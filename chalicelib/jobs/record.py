@@ -42,8 +42,7 @@ class Outcome(str, Enum):
     DEFER = "defer"
 
 
-#: the version of this layout: a queue's stats hash holds it in `layout` once the queue holds
-#: no record of an older one (see store/legacy.py)
+#: this layout's version: a queue's stats `layout` once it holds no older record (store/legacy.py)
 LAYOUT = "2"
 #: how many errors of earlier attempts a record keeps, newest last
 ERRORS_KEPT = 5
@@ -231,7 +230,7 @@ class Record:
     def pending_since(self) -> float:
         """When it last became ready to run (creation, due time, return or retry)."""
         times = ("created_at", "run_at", "next_run_at", "pending_since")
-        return max(self.fields[t] for t in times if self.fields.get(t) is not None)
+        return max(self.fields.get(t) or 0.0 for t in times)
 
 
 @dataclass(frozen=True)
@@ -247,7 +246,7 @@ class LeasedJob:
     #: times its lease expired before its start was recorded: its worker then records the
     #: start before running it, so that a handler that kills its worker is charged
     recovered: int = 0
-    #: hash naming its unique lock (`unique_for`), released when the job ends for good
+    #: hash naming its unique lock (`unique_for`): held while the job has not ended
     unique: str = ""
     #: Unix time past which it is not started and its run fails; None: no deadline
     deadline: float | None = None
@@ -258,12 +257,24 @@ class LeasedJob:
 
     @classmethod
     def decode(cls, raw: str | bytes, job_id: str, cancel: bool = False) -> LeasedJob:
-        record = Record.decode(raw)
-        f = record.fields
-        return cls(job_id, f["type"], record.params_json, int(f.get("retried", 0)),
-                   timeout_s=float(f["timeout"]), recovered=int(f.get("recovered", 0)),
-                   unique=f.get("unique", ""), deadline=f.get("deadline"), cancel=cancel,
-                   callback=bool(f.get("callback")))  # fmt: skip
+        """A worker's hot path: the header and (once settled) the outcome decoded, no more."""
+        text = raw.decode() if isinstance(raw, bytes) else raw
+        if text.startswith("{"):  # a record of the layout before this one
+            from .store.legacy import upgrade
+
+            text = upgrade(text)[0]
+        head_end = text.index("\n")
+        h = json.loads(text[1:head_end])
+        params, _, rest = text[head_end + 1 :].partition("\n")
+        o = json.loads(rest.partition("\n")[0]) if rest else {}
+        deadline = h.get(HEADER["deadline"])
+        if deadline is not None:
+            deadline = (h[HEADER["created_at"]] + EPOCH_MS + deadline) / 1000
+        return cls(job_id, h[HEADER["type"]], params, o.get(OUTCOME["retried"], 0),
+                   timeout_s=float(h.get(HEADER["timeout"], DEFAULTS["timeout"])),
+                   recovered=o.get(OUTCOME["recovered"], 0), unique=h.get(HEADER["unique"], ""),
+                   deadline=deadline, cancel=cancel,
+                   callback=HEADER["callback"] in h)  # fmt: skip
 
 
 def decode_status(

@@ -40,7 +40,8 @@ class AttemptOutcome:
     outcome: Outcome
     payload: str
     retry_at: float = 0.0
-    #: hash of the job's unique lock ('' for none): released when the job ends for good
+    #: hash of the job's unique lock ('' for none); the finish needs it no more (a lock whose job
+    #: ended holds nothing)
     unique: str = ""
     #: the handler's latest progress report (JSON, '' for none), kept with the outcome
     progress: str = ""
