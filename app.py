@@ -18,7 +18,7 @@ from urllib.parse import unquote
 from chalice import Chalice, Rate, Response
 from chalice.app import CloudWatchEvent, Request
 
-from chalicelib import openapi
+from chalicelib import openapi, public
 from chalicelib.admin.routes import admin_blueprint
 from chalicelib.business import async_maths
 from chalicelib.echo import ECHO_LIMIT, echo
@@ -29,14 +29,13 @@ from chalicelib.jobs import (
     JobController,
     JobNotFound,
     JobStateConflict,
-    JobStatus,
     JobStoreFull,
     JobsUnavailable,
 )
 from chalicelib.jobs.model import parse_job_id
 from chalicelib.jobs.waiting import MAX_WAIT_S
 from chalicelib.redis_url import RedisNotConfigured
-from chalicelib.service import build_app_controller, idle_exit_s, metrics_service
+from chalicelib.service import admin_enabled, build_app_controller, idle_exit_s, metrics_service
 from chalicelib.worker_lambda import LambdaContext, run_worker
 
 app = Chalice(app_name="chalice-jobs")
@@ -172,6 +171,12 @@ def one_error_shape(event: Request, get_response: Callable[[Request], Response])
     return error_response(response.status_code, message, response.headers)
 
 
+@app.middleware("http")
+def safe_headers(event: Request, get_response: Callable[[Request], Response]) -> Response:
+    """Every answer: not cached, and not sniffed as another type (chalicelib/public.py)."""
+    return public.with_safe_headers(get_response(event))
+
+
 def json_body() -> bytes:
     """The request's body, if it is at most 16 KiB and declared JSON (or not declared)."""
     request = app.current_request
@@ -205,12 +210,6 @@ def location_of(job_id: str) -> str:
     return f"{path.rstrip('/')}/{job_id}"
 
 
-def status_body(status: JobStatus) -> dict[str, Any]:
-    """The status answer: state code, status name, result (null until there is one), and the
-    error of a failed attempt, `cancelled` and the handler's `progress` when there are."""
-    return status.body()
-
-
 def wait_seconds() -> float | None:
     """The request's `wait` query parameter: seconds from 0 to 25 (decimals allowed), None
     when absent; anything else is a 400."""
@@ -229,7 +228,7 @@ def wait_seconds() -> float | None:
 
 def checked_job_id(job_id: str) -> str:
     """The path's job id, decoded (API Gateway passes `@` as %40); an id too long to quote
-    whole is refused here, shown cut."""
+    whole is refused here, shown cut; a job of an internal queue is not found."""
     job_id = unquote(job_id)
     if len(job_id) > ECHO_LIMIT:
         try:
@@ -238,7 +237,7 @@ def checked_job_id(job_id: str) -> str:
             raise RequestRefused(
                 400, f"job id must look like 'default@<uuid4>', got {echo(job_id)}"
             ) from None
-    return job_id
+    return public.public_job_id(job_id)
 
 
 # -- routes ------------------------------------------------------------------------------------
@@ -275,7 +274,7 @@ def get_maths_job(job_id: str) -> Response:
     job_id, wait = checked_job_id(job_id), wait_seconds()
     controller = get_controller()
     status = controller.get_status(job_id) if wait is None else controller.wait(job_id, wait)
-    return Response(body=status_body(status), status_code=200)
+    return Response(body=public.status_body(status), status_code=200)
 
 
 @app.route("/maths/{job_id}", methods=["DELETE"], content_types=["*/*"])
@@ -284,16 +283,14 @@ def cancel_maths_job(job_id: str) -> Response:
     """Cancel a job: 200 with its status (FAILED "cancelled", or ACTIVE and asked to stop);
     409 when it is COMPLETED or FAILED already."""
     status = get_controller().cancel(checked_job_id(job_id))
-    return Response(body=status_body(status), status_code=200)
+    return Response(body=public.status_body(status), status_code=200)
 
 
 @app.route("/openapi.json", methods=["GET"], content_types=["*/*"])
 def openapi_document() -> Response:
     """This API's OpenAPI 3.1 document (the same as openapi.json at the project's root)."""
-    return Response(
-        body=openapi.document(max_body_bytes=MAX_BODY_BYTES, retry_after_s=RETRY_AFTER_S),
-        status_code=200,
-    )
+    document = openapi.document(max_body_bytes=MAX_BODY_BYTES, retry_after_s=RETRY_AFTER_S)
+    return Response(body=public.visible_document(document, admin_enabled()), status_code=200)
 
 
 # the operators' API and dashboard (chalicelib/admin): 404 unless an admin token is configured

@@ -16,7 +16,6 @@ JOB_ID_PATTERN = (
     "^[A-Za-z0-9_-]{1,64}@[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
 )
 EXAMPLE_ID = "default@62df3011-b919-4d12-9a0d-87a85142b9b4"
-DELIVERY_ID_PATTERN = JOB_ID_PATTERN.replace("[A-Za-z0-9_-]{1,64}", CALLBACK_QUEUE, 1)
 JSON = "application/json"
 
 DESCRIPTION = """\
@@ -130,7 +129,7 @@ def _base_schemas() -> dict[str, Any]:
                 "res": {
                     "type": ["number", "object", "null"],
                     "description": "the result once COMPLETED, else null (a maths job's is a "
-                    "number; a callback delivery's is {status, url})",
+                    "number)",
                 },
                 "error": {"type": "string", "description": "the last failed attempt's error"},
                 "cancelled": {
@@ -146,12 +145,6 @@ def _base_schemas() -> dict[str, Any]:
                         "fraction": {"type": "number", "minimum": 0, "maximum": 1},
                         "message": {"type": "string"},
                     },
-                },
-                "callback_id": {
-                    "type": "string",
-                    "pattern": DELIVERY_ID_PATTERN,
-                    "description": "the job delivering its callback, once it ended: GET it like "
-                    "any job to see the delivery's attempts and outcome",
                 },
             },
         },
@@ -360,7 +353,8 @@ def _job_ended() -> dict[str, Any]:
             "description": "POSTed to the job's callback_url, once per end, by a delivery job "
             f"of the '{CALLBACK_QUEUE}' queue: retried with backoff for up to 24 h while the "
             "answer is not 2xx or does not come within 10 s; redirects are not followed. "
-            "Deliveries are at least once: the same id and state may come twice. Check "
+            "Deliveries are at least once: the same id and state may come twice. A delivery "
+            "job is internal: the public API answers 404 for its id. Check "
             f"{SIGNATURE_HEADER} with chalicelib.jobs.verify_callback, or compute it: "
             "t=<unix seconds>,v1=<hex HMAC-SHA256 of '<t>.<body>' with the shared secret>.",
             "parameters": [

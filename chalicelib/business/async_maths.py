@@ -31,9 +31,13 @@ OPERATIONS: dict[str, Callable[[Fraction, Fraction], Fraction]] = {
     "math:divide": operator.truediv,
 }
 KNOWN_OPS = ", ".join(sorted(OPERATIONS))
+#: the operations whose answer on two integers is an exact integer (no Fraction needed)
+INTEGER_EXACT = frozenset({"math:add", "math:subtract", "math:multiply"})
 REQUIRED_FIELDS = ("a", "b", "op")
 OPTIONAL_FIELDS = ("delay_seconds", "callback_url")
 MAX_DELAY_S = 86400
+#: the longest integer a body may hold (Python converts no longer one by default)
+MAX_INT_DIGITS = 4300
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 _FLOAT_MAX = Fraction(sys.float_info.max)
 
@@ -72,14 +76,28 @@ def register(controller: ControllerLike) -> None:
 def parse_body(raw: bytes | str) -> MathsRequest:
     """The request in a JSON body, or InvalidRequest saying what is wrong with it."""
     try:
-        body = json.loads(raw, parse_constant=_refuse_constant, object_pairs_hook=_unique_keys)
+        body = json.loads(
+            raw,
+            parse_constant=_refuse_constant,
+            parse_int=_bounded_int,
+            object_pairs_hook=_unique_keys,
+        )
     except InvalidRequest:
         raise
     except RecursionError:
         raise InvalidRequest("body is nested too deeply") from None
-    except ValueError as exc:  # JSONDecodeError, bad UTF-8, an integer of too many digits
+    except ValueError as exc:  # JSONDecodeError, bad UTF-8
         raise InvalidRequest(f"body is not valid JSON: {exc}") from None
     return validate_request(body)
+
+
+def _bounded_int(text: str) -> int:
+    """An integer of the body; one longer than Python converts is refused in plain words (not
+    with the interpreter's own advice on how to raise its limit)."""
+    digits = len(text.lstrip("-"))
+    if digits > MAX_INT_DIGITS:
+        raise InvalidRequest(f"body has an integer of {digits} digits; at most {MAX_INT_DIGITS}")
+    return int(text)
 
 
 def validate_request(body: object) -> MathsRequest:
@@ -142,6 +160,11 @@ def compute(op: str, a: Number, b: Number) -> Number:
     Raises ZeroDivisionError for a zero divisor, OverflowError when the answer is beyond the
     range of a double (it would otherwise become Infinity, which is not JSON).
     """
+    if type(a) is int and type(b) is int and op in INTEGER_EXACT:
+        exact_int = OPERATIONS[op](a, b)  # type: ignore[arg-type]  # exact on ints already
+        if abs(exact_int) > _FLOAT_MAX:
+            raise OverflowError("result is out of range (its magnitude exceeds 1.8e308)")
+        return int(exact_int)
     exact = OPERATIONS[op](_exact(a), _exact(b))
     if abs(exact) > _FLOAT_MAX:
         raise OverflowError("result is out of range (its magnitude exceeds 1.8e308)")

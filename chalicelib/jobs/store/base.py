@@ -28,6 +28,7 @@ from .legacy import migrate
 log = logging.getLogger("chalicelib.jobs.store")
 
 T = TypeVar("T")
+R = TypeVar("R", bound="ScriptRunner")
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,14 @@ class ScriptRunner:
         #: queues known to be in the current layout (store/legacy.py)
         self._converted: set[str] = set()
         self._shas: dict[str, str] = {}
+
+    def sharing_scripts(self: R, client: redis.Redis | redis.RedisCluster) -> R:
+        """The same store on another client (one with another timeout): the scripts it loaded
+        are the server's, so their handles are shared rather than loaded again."""
+        other = type(self)(client, self.prefix, self.blocking_client)
+        other._shas = self._shas  # noqa: SLF001 - one table of handles for both
+        other._keys = self._keys  # noqa: SLF001
+        return other
 
     def keys(self, queue: str) -> QueueKeys:
         keys = self._keys.get(queue)
