@@ -120,6 +120,7 @@ class ScriptRunner:
         other = type(self)(client, self.prefix, self.blocking_client)
         other._shas = self._shas  # noqa: SLF001 - one table of handles for both
         other._keys = self._keys  # noqa: SLF001
+        other._converted = self._converted  # noqa: SLF001 - queues known to be in this layout
         return other
 
     def keys(self, queue: str) -> QueueKeys:

@@ -86,6 +86,7 @@ class WorkerCalls(ScriptRunner):
     ) -> tuple[list[int], Dequeued]:
         """finish() then dequeue() on one queue, in one round trip (two scripts pipelined on
         its node): a busy worker's writes and its next batch cost one round trip."""
+        self.ensure_layout((queue,))
         calls = [
             self._finish_call(queue, outcomes, now, retention_s, day),
             self._dequeue_call(queue, count, now, lease_until, token),
