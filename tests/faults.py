@@ -152,8 +152,8 @@ def half_written(server: RedisServer, queue: str = "default") -> set[str]:
     client = admin(server)
     k = QueueKeys.of("jobs", queue)
     records = {i.decode() for i in client.hkeys(k.job)}
-    placed = {i.decode() for i in client.lrange(k.pending, 0, -1)}
-    for key in (k.lease, k.scheduled, k.retry, k.failed, k.completed):
+    placed = {i.decode() for key in (k.pending, k.results) for i in client.lrange(key, 0, -1)}
+    for key in (k.lease, k.scheduled, k.retry, k.failed):
         placed |= {i.decode() for i in client.zrange(key, 0, -1)}
     return records ^ placed
 

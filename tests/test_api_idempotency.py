@@ -8,6 +8,7 @@ import pytest
 import redis
 from chalice.test import Client
 
+from chalicelib.jobs import JobController
 from local.parts.redis_server import LOOPBACK, RedisServer
 from tests.api_helpers import dev_client, post_json, use_redis
 
@@ -24,7 +25,7 @@ def test_a_replayed_post_answers_the_same_job_and_says_so(client: Client, redis_
     assert again.headers["Location"] == first.headers["Location"]
     assert again.headers["Idempotent-Replayed"] == "true"
     assert "Idempotent-Replayed" not in first.headers
-    assert redis.Redis.from_url(redis_url).hlen("jobs:{default}:job") == 1
+    assert JobController(redis_url).queue_stats()[0].pending == 1
 
 
 def test_the_same_key_with_another_body_is_a_409(client: Client) -> None:
@@ -67,4 +68,5 @@ def test_a_full_store_is_a_507_not_a_503(full_client: tuple[Client, redis.Redis]
     assert response.status_code == 507
     assert "Retry-After" not in response.headers
     assert "full" in response.json_body["error"]
-    assert admin.hlen("jobs:{default}:job") == 1
+    port = admin.connection_pool.connection_kwargs["port"]
+    assert JobController(f"redis://{LOOPBACK}:{port}").queue_stats()[0].pending == 1

@@ -17,7 +17,7 @@ from chalicelib.jobs import (
     SkipRetry,
     current_job,
 )
-from tests.jobs_helpers import all_keys, wait_for_state, wait_until
+from tests.jobs_helpers import wait_for_state, wait_until
 
 UNKNOWN_ID = "default@2f1e6a52-3c1d-4b7a-9e55-0d6a3b8c9f10"
 
@@ -57,7 +57,8 @@ def test_a_waiting_job_ends_failed_cancelled_and_never_runs(any_redis_url: str, 
     }  # fmt: skip
     assert c.get_status(job_id) == status
     assert runs == []
-    assert {k for k in all_keys(any_redis_url) if "pending" in k or "scheduled" in k} == set()
+    stats = c.queue_stats()[0]
+    assert (stats.pending, stats.future, stats.retrying, stats.failed) == (0, 0, 0, 1)
 
 
 def test_an_ended_job_is_a_conflict_and_stays_as_it_was(redis_url: str) -> None:

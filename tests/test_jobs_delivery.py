@@ -34,7 +34,7 @@ def test_killed_worker_job_is_recovered_and_completes_once(any_redis_url: str) -
         # a start is recorded in Redis within milliseconds (a job whose worker dies before
         # that goes back uncharged once); this is the case of a start that was recorded
         wait_until(
-            lambda: '"started_at"' in (creator.store.get("default", job_id) or ""),
+            lambda: creator.inspector.job(job_id).started_at is not None,
             what="the start to be recorded",
         )
         process.send_signal(signal.SIGKILL)

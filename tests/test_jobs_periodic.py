@@ -3,7 +3,6 @@ schedule shown by `python -m local status`."""
 
 from __future__ import annotations
 
-import json
 import math
 import signal
 import time
@@ -12,13 +11,17 @@ import pytest
 
 from chalicelib.jobs import InvalidJob, JobController, JobResult, UnknownJobType
 from chalicelib.jobs.periodic import PeriodicEntry
+from chalicelib.jobs.record import Record
+from chalicelib.jobs.store import QueueKeys
 from local.commands.status import render_periodic
 from tests.jobs_helpers import all_keys, start_worker_process, traces_client
 
 
 def periodic_jobs(redis_url: str, queue: str = "default") -> list[dict]:
-    raw = traces_client(redis_url).hvals(f"jobs:{{{queue}}}:job")
-    records = [json.loads(r) for r in raw]
+    """The fields of every job a periodic entry made, by tick (read through the record module,
+    which owns the record's encoding)."""
+    raw = traces_client(redis_url).hvals(QueueKeys.of("jobs", queue).job)
+    records = [Record.decode(r).fields for r in raw]
     return sorted((r for r in records if "periodic" in r), key=lambda r: r["tick"])
 
 

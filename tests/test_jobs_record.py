@@ -41,7 +41,9 @@ def test_no_script_spells_a_state_number_or_an_outcome_name() -> None:
 
 def test_every_script_loads_with_the_shared_library(redis_url: str) -> None:
     client = redis.Redis.from_url(redis_url)
-    for name, source in script_sources().items():
+    # a Redis before 7 cannot read the flags line: the store loads the scripts without it there
+    flags = int(str(client.info("server")["redis_version"]).split(".")[0]) >= 7
+    for name, source in script_sources(flags).items():
         assert client.script_load(source), name
 
 

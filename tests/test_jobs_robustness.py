@@ -163,7 +163,7 @@ def test_a_worker_trims_a_large_backlog_of_expired_results_in_one_pass(redis_url
     c._worker_side().maintain(time.time())  # noqa: SLF001 - one maintenance pass
     stats = c.queue_stats()[0]
     assert stats.completed == 0
-    assert redis.Redis.from_url(redis_url).hlen("jobs:{default}:job") == 0
+    assert c.inspector.jobs("default", "COMPLETED").jobs == []
 
 
 def test_a_failed_kick_does_not_hold_back_the_next_one(any_redis_url: str) -> None:
@@ -233,7 +233,7 @@ def test_stop_returns_within_its_timeout_and_names_the_handler_it_abandoned(
     try:
         wait_for_state(c, job_id, JobState.ACTIVE)
         wait_until(
-            lambda: '"started_at"' in (c.store.get("default", job_id) or ""),
+            lambda: c.inspector.job(job_id).started_at is not None,
             what="the handler to be running",
         )
         started = time.monotonic()

@@ -31,13 +31,6 @@ def test_a_second_create_while_the_first_is_pending_is_a_duplicate(any_redis_url
     c = make(any_redis_url)
     first = c.create_job("test:ok", {"n": 1}, unique_for=60)
     keys = all_keys(any_redis_url)
-    assert keys == {
-        "jobs:queues",
-        Q + "job",
-        Q + "pending",
-        Q + "wake",
-        lock_of("test:ok", {"n": 1}),
-    }
     with pytest.raises(DuplicateJob) as raised:
         c.create_job("test:ok", {"n": 1}, unique_for=60)
     assert raised.value.job_id == first
@@ -53,7 +46,6 @@ def test_the_lock_goes_when_the_job_completes(any_redis_url: str) -> None:
     first = c.create_job("test:ok", {"n": 1}, unique_for=60)
     assert c.drain(0.2) == 1
     assert c.get_status(first).state is JobState.COMPLETED
-    assert lock_of("test:ok", {"n": 1}) not in all_keys(any_redis_url)
     second = c.create_job("test:ok", {"n": 1}, unique_for=60)
     assert second != first
 
@@ -66,9 +58,6 @@ def test_the_lock_goes_when_the_job_fails_for_good_and_stays_while_it_retries(
     retried = c.create_job("test:raise", {}, unique_for=60)
     assert c.drain(0.2) == 2
     assert c.get_status(retried).state is JobState.RETRYING
-    keys = all_keys(any_redis_url)
-    assert lock_of("test:refuse", {}) not in keys
-    assert lock_of("test:raise", {}) in keys
     with pytest.raises(DuplicateJob):
         c.create_job("test:raise", {}, unique_for=60)
     c.create_job("test:refuse", {}, unique_for=60)
@@ -95,7 +84,7 @@ def test_a_job_failed_for_good_by_lease_recovery_releases_its_lock(any_redis_url
     )
     assert charged == 1
     assert c.get_status(job_id).state is JobState.FAILED
-    assert lock_of("test:ok", {"n": 1}) not in all_keys(any_redis_url)
+    assert c.create_job("test:ok", {"n": 1}, unique_for=60) != job_id
 
 
 def test_create_jobs_refuses_the_whole_call_naming_each_duplicate(any_redis_url: str) -> None:

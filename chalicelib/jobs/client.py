@@ -209,10 +209,10 @@ class JobClient:
         Raises InvalidJobId (malformed id), JobNotFound (unknown, or past its retention),
         JobsUnavailable (Redis does not answer)."""
         queue, job_id = parse_job_id(job_id)
-        raw = self.store.get(queue, job_id)
-        if raw is None:
+        stored = self.store.read(queue, job_id)
+        if stored is None:
             raise JobNotFound(f"no job {job_id}")
-        status = decode_status(job_id, queue, raw, self.clock())
+        status = decode_status(job_id, queue, stored.record, self.clock(), stored.active)
         if status is None:
             raise JobNotFound(f"job {job_id} completed and its result has expired")
         return status
@@ -225,8 +225,10 @@ class JobClient:
         JobStateConflict for a COMPLETED or FAILED job (left unchanged), InvalidJobId,
         JobNotFound, JobsUnavailable."""
         queue, job_id = parse_job_id(job_id)
-        before, raw = self.store.cancel(queue, job_id, self.clock())
-        status = decode_status(job_id, queue, raw, self.clock()) if before else None
+        before, stored = self.store.cancel(queue, job_id, self.clock())
+        status = None
+        if stored is not None:
+            status = decode_status(job_id, queue, stored.record, self.clock(), stored.active)
         if status is None:
             raise JobNotFound(f"no job {job_id}")
         if before in (JobState.COMPLETED, JobState.FAILED):

@@ -27,8 +27,8 @@ from .model import (
     check_queue_name,
     parse_job_id,
 )
-from .record import pending_since
-from .store import MAINTENANCE_BATCH, Store
+from .record import Record
+from .store import MAINTENANCE_BATCH, Store, StoredJob
 from .worker.fetch import day_of
 from .worker.leases import HEARTBEAT_S
 
@@ -81,24 +81,23 @@ class JobInfo:
     result: Any
 
     @classmethod
-    def decode(cls, raw: str) -> JobInfo:
-        record = json.loads(raw)
+    def decode(cls, job_id: str, queue: str, stored: StoredJob) -> JobInfo:
+        record = Record.decode(stored.record, stored.active)
         return cls(
-            job_id=record["id"],
-            queue=record["queue"],
-            job_type=record["type"],
-            params=json.loads(record["params"]),
-            state=JobState(record["state"]),
-            retried=int(record.get("retried", 0)),
-            max_retry=int(record["max_retry"]),
-            error=record.get("error"),
-            # cjson writes an empty Lua table as {}
-            errors=list(record.get("errors") or []),
-            created_at=float(record["created_at"]),
-            started_at=record.get("started_at"),
-            completed_at=record.get("completed_at"),
-            next_run_at=record.get("next_run_at"),
-            result=json.loads(record["result"]) if "result" in record else None,
+            job_id=job_id,
+            queue=queue,
+            job_type=record.fields["type"],
+            params=json.loads(record.params_json),
+            state=record.state,
+            retried=int(record.fields.get("retried", 0)),
+            max_retry=int(record.fields["max_retry"]),
+            error=record.fields.get("error"),
+            errors=list(record.fields.get("errors") or []),
+            created_at=record.fields["created_at"],
+            started_at=record.fields.get("started_at"),
+            completed_at=record.fields.get("completed_at"),
+            next_run_at=record.next_run_at,
+            result=json.loads(record.result_json) if record.result_json is not None else None,
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -169,7 +168,7 @@ class Inspector:
         infos = []
         for name, reply in zip(names, self.store.overviews(names, day_of(now)), strict=True):
             counts = [int(n) for n in reply[:6]]
-            oldest = reply[9]
+            oldest = Record.decode(reply[9]).pending_since if reply[9] else now
             infos.append(
                 QueueInfo(
                     name=name,
@@ -177,7 +176,7 @@ class Inspector:
                     counts={s.name: n for s, n in zip(JobState, counts, strict=True)},
                     processed_today=int(reply[7]),
                     failed_today=int(reply[8]),
-                    oldest_pending_s=max(0.0, now - pending_since(oldest)) if oldest else 0.0,
+                    oldest_pending_s=max(0.0, now - oldest),
                 )
             )
         return infos
@@ -239,7 +238,7 @@ class Inspector:
         if not rows and cursor is None:
             self._require_queue(queue)
         page = rows[:limit]
-        jobs = [JobInfo.decode(record) for _, _, record in page if record]
+        jobs = [JobInfo.decode(job_id, queue, job) for job_id, _, job in page if job]
         next_cursor = None
         if len(rows) > limit:
             ids = [job_id for job_id, _, _ in reversed(page[-CURSOR_IDS:])]
@@ -249,10 +248,10 @@ class Inspector:
     def job(self, job_id: str) -> JobInfo:
         """Everything about one job, in one round trip. Raises InvalidJobId, JobNotFound."""
         queue, job_id = parse_job_id(job_id)
-        raw = self.store.get(queue, job_id)
-        if raw is None:
+        stored = self.store.read(queue, job_id)
+        if stored is None:
             raise JobNotFound(f"no job {job_id}")
-        return JobInfo.decode(raw)
+        return JobInfo.decode(job_id, queue, stored)
 
     def retry(self, job_id: str) -> None:
         """Make a FAILED, RETRYING or FUTURE job PENDING now: a FAILED one keeps its errors and

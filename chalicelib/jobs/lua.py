@@ -28,8 +28,10 @@ SCRIPT_FLAGS = {
     "recover": "allow-oom",
     "trim": "allow-oom",
     "stats": "no-writes",
-    # job options: the unique locks of jobs that recover failed for good
-    "unlock": "allow-oom",
+    # a status read: the record and, while ACTIVE, its in-flight entry
+    "read": "no-writes",
+    # converting a queue from the layout before records were written once (store/legacy.py)
+    "migrate": "allow-oom",
     # an operator's view and actions (inspector.py): a retry makes work, so it is refused like
     # an enqueue while Redis is full; a delete frees memory, a pause must work when it is full
     "overview": "no-writes",

@@ -19,7 +19,7 @@ from .config import Settings, make_client
 from .model import InvalidJob, JobNotFound, JobStatus, parse_job_id
 from .options import is_number
 from .record import decode_status
-from .store import Store
+from .store import Store, StoredJob
 
 #: the longest wait a client may ask for, seconds (API Gateway answers within 29 s)
 MAX_WAIT_S = 25.0
@@ -48,7 +48,7 @@ class Waiters:
         queue, job_id = parse_job_id(job_id)
         store = self._store()
         if timeout == 0 or self.settings.max_waiters == 0 or not self._slots.acquire(False):
-            return self._status(job_id, queue, store.get(queue, job_id))
+            return self._status(job_id, queue, store.read(queue, job_id))
         try:
             return self._wait(store, queue, job_id, time.monotonic() + float(timeout))
         finally:
@@ -60,10 +60,10 @@ class Waiters:
         while not status.finished:
             left_s = deadline - time.monotonic()
             if left_s <= 0 or not store.wait_done(queue, job_id, left_s, self._blocking_client()):
-                read = store.wait_unregister if registered else store.get
+                read = store.wait_unregister if registered else store.read
                 return self._status(job_id, queue, read(queue, job_id))
             # woken: the token was this waiter's registration
-            status = self._status(job_id, queue, store.get(queue, job_id))
+            status = self._status(job_id, queue, store.read(queue, job_id))
             registered = False
             if not status.finished and deadline > time.monotonic():
                 # a token left by an earlier end of this job (an operator retried it since)
@@ -71,8 +71,10 @@ class Waiters:
                 registered = not status.finished
         return status
 
-    def _status(self, job_id: str, queue: str, raw: str | None) -> JobStatus:
-        status = decode_status(job_id, queue, raw, self.clock()) if raw is not None else None
+    def _status(self, job_id: str, queue: str, stored: StoredJob | None) -> JobStatus:
+        status = None
+        if stored is not None:
+            status = decode_status(job_id, queue, stored.record, self.clock(), stored.active)
         if status is None:
             raise JobNotFound(f"no job {job_id}")
         return status

@@ -1,16 +1,20 @@
 -- page: one page of the jobs of one state, after a cursor, with their records.
 -- The order is one a job keeps while it stays in its state, so pages never repeat or skip it:
 -- PENDING in list order (ids leave the list at its head only, or by an operator's delete);
--- ACTIVE by id (lease expiries move as leases are extended); the other states by score (a
--- time that does not change while the job stays), then id.
--- KEYS[1] jobs:{q}:job  HASH
--- KEYS[2] the state's key: jobs:{q}:pending LIST, or jobs:{q}:lease / scheduled / retry /
---         failed / completed ZSET
+-- COMPLETED in list order too (ids leave at the head, or move from the head to the tail when
+-- they keep their result longer than those behind them); ACTIVE by id (lease expiries move as
+-- leases are extended); the other states by score (a time that does not change while the job
+-- stays), then id.
+-- KEYS[1] jobs:{q}:job     HASH
+-- KEYS[2] the state's key: jobs:{q}:pending or results LIST, or jobs:{q}:lease / scheduled /
+--         retry / failed ZSET
+-- KEYS[3] jobs:{q}:active  HASH  ACTIVE id -> in-flight entry
 -- ARGV[1] order: 'list', 'id' or 'score'; ARGV[2] most jobs on the page
 -- ARGV[3] cursor score ('' for the first page; 'score' order only)
 -- ARGV[4..] cursor ids: the last id of the previous page, then earlier ones of it as fallbacks
 --           ('list' order: when the last one has left, the first still there marks the place)
--- Returns {id, score ('' unless 'score' order), record JSON ('' when missing), ...} per job.
+-- Returns {id, score ('' unless 'score' order), record ('' when missing), in-flight entry (''
+-- unless ACTIVE), ...} per job.
 local order, limit, score = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local ids = {}
 if order == 'list' then
@@ -47,5 +51,6 @@ for _, id in ipairs(ids) do
   out[#out + 1] = id
   out[#out + 1] = order == 'score' and redis.call('ZSCORE', KEYS[2], id) or ''
   out[#out + 1] = redis.call('HGET', KEYS[1], id) or ''
+  out[#out + 1] = order == 'id' and redis.call('HGET', KEYS[3], id) or ''
 end
 return out

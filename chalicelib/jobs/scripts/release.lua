@@ -1,7 +1,7 @@
 -- release: undo a dequeue whose reply the worker never got (Redis stalled, the call timed out,
 -- yet the server ran it later). Its jobs, still ACTIVE under the lost token and never started,
 -- go back to the head of PENDING untried, at once rather than when their lease expires.
--- KEYS[1] jobs:{q}:job      HASH
+-- KEYS[1] jobs:{q}:active   HASH  ACTIVE id -> in-flight entry
 -- KEYS[2] jobs:{q}:lease    ZSET  the lost batch's ids all carry the lease expiry of that call
 -- KEYS[3] jobs:{q}:pending  LIST
 -- KEYS[4] jobs:{q}:wake     LIST
@@ -11,10 +11,9 @@ local ids = redis.call('ZRANGEBYSCORE', KEYS[2], ARGV[2], ARGV[2])
 local moved = 0
 for i = #ids, 1, -1 do
   local id = ids[i]
-  local raw = redis.call('HGET', KEYS[1], id)
-  local rec = raw and cjson.decode(raw)
-  if rec and rec.state == STATE.ACTIVE and rec.token == ARGV[1] and not rec.started_at then
-    back_to_pending_head(rec, id, KEYS[1], KEYS[2], KEYS[3])
+  local e = entry_of(redis.call('HGET', KEYS[1], id))
+  if e and e.token == ARGV[1] and e.started == '' then
+    back_to_pending_head(e, id, KEYS[1], KEYS[2], KEYS[3])
     moved = moved + 1
   end
 end

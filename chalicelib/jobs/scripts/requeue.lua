@@ -1,5 +1,5 @@
 -- requeue: hand ACTIVE jobs back to the head of PENDING, untried (a worker stopping cleanly).
--- KEYS[1] jobs:{q}:job      HASH
+-- KEYS[1] jobs:{q}:active   HASH  ACTIVE id -> in-flight entry
 -- KEYS[2] jobs:{q}:lease    ZSET
 -- KEYS[3] jobs:{q}:pending  LIST
 -- KEYS[4] jobs:{q}:wake     LIST
@@ -8,10 +8,9 @@
 local moved = 0
 for i = #ARGV, 2, -1 do
   local id = ARGV[i]
-  local raw = redis.call('HGET', KEYS[1], id)
-  local rec = raw and cjson.decode(raw)
-  if rec and rec.state == STATE.ACTIVE and rec.token == ARGV[1] then
-    back_to_pending_head(rec, id, KEYS[1], KEYS[2], KEYS[3])
+  local e = entry_of(redis.call('HGET', KEYS[1], id))
+  if e and e.token == ARGV[1] then
+    back_to_pending_head(e, id, KEYS[1], KEYS[2], KEYS[3])
     moved = moved + 1
   end
 end

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import AttemptOutcome, Dequeued, Enqueued, NewJob, _text
+from .base import AttemptOutcome, Dequeued, Enqueued, NewJob, StoredJob, _text
 from .keys import GlobalKeys, QueueKeys
 from .operator import OperatorCalls
 from .producer import ProducerCalls
@@ -29,6 +29,7 @@ __all__ = [
     "PeriodicRegistry",
     "QueueKeys",
     "Store",
+    "StoredJob",
 ]
 
 

@@ -21,8 +21,9 @@ from redis.exceptions import (
 
 from ..lua import script_sources
 from ..model import JobStoreFull, JobsUnavailable
-from ..record import LeasedJob, Outcome
+from ..record import LAYOUT, LeasedJob, Outcome
 from .keys import GlobalKeys, QueueKeys
+from .legacy import migrate
 
 log = logging.getLogger("chalicelib.jobs.store")
 
@@ -40,7 +41,8 @@ class AttemptOutcome:
     outcome: Outcome
     payload: str
     retry_at: float = 0.0
-    #: hash of the job's unique lock ('' for none): released when the job ends for good
+    #: hash of the job's unique lock ('' for none); the finish needs it no more (a lock whose job
+    #: ended holds nothing)
     unique: str = ""
     #: the handler's latest progress report (JSON, '' for none), kept with the outcome
     progress: str = ""
@@ -76,6 +78,14 @@ class Enqueued:
 
 
 @dataclass(frozen=True)
+class StoredJob:
+    """A job as Redis holds it: its record, and its in-flight entry while it is ACTIVE."""
+
+    record: str
+    active: str | None = None
+
+
+@dataclass(frozen=True)
 class Dequeued:
     jobs: list[LeasedJob]
     #: earliest time a scheduled or retry job falls due or a lease expires; None for never
@@ -100,6 +110,8 @@ class ScriptRunner:
         self._keys: dict[str, QueueKeys] = {}
         self.global_keys = GlobalKeys.of(prefix)
         self._known_queues: set[str] = set()
+        #: queues known to be in the current layout (store/legacy.py)
+        self._converted: set[str] = set()
         self._shas: dict[str, str] = {}
 
     def sharing_scripts(self: R, client: redis.Redis | redis.RedisCluster) -> R:
@@ -108,6 +120,7 @@ class ScriptRunner:
         other = type(self)(client, self.prefix, self.blocking_client)
         other._shas = self._shas  # noqa: SLF001 - one table of handles for both
         other._keys = self._keys  # noqa: SLF001
+        other._converted = self._converted  # noqa: SLF001 - queues known to be in this layout
         return other
 
     def keys(self, queue: str) -> QueueKeys:
@@ -134,10 +147,23 @@ class ScriptRunner:
         self._shas.update(shas)
 
     def prepare(self) -> None:
-        """Connect and load the scripts now, if not done yet (a drain does this before its
-        clock starts). Raises JobsUnavailable."""
+        """Connect, load the scripts and check that every known queue is in this layout now, if
+        not done yet (a drain does this before its clock starts). Raises JobsUnavailable."""
         if not self._shas:
             self._guard(self.client.ping)
+            self._guard(self._check_layouts)
+
+    def _check_layouts(self) -> None:
+        """One round trip for the queue names, one pipeline for their marks; then the queues
+        not marked are converted (store/legacy.py)."""
+        queues = sorted(_text(q) for q in self.client.smembers(self.queues_key))
+        pipe = self.client.pipeline(transaction=False)
+        for queue in queues:
+            pipe.hget(self.keys(queue).stats, "layout")
+        for queue, mark in zip(queues, pipe.execute() if queues else [], strict=True):
+            if mark is None or _text(mark) != LAYOUT:
+                migrate(self, queue)
+            self._converted.add(queue)
 
     def _guard(self, call: Callable[[], T]) -> T:
         """Run call with the scripts loaded; reload them once if Redis forgot them (restart)."""
@@ -175,6 +201,33 @@ class ScriptRunner:
             pipe.execute_command("EVALSHA", self._shas[name], len(keys), *keys, *args)
         return list(pipe.execute())
 
+    def ensure_layout(self, queues: Iterable[str]) -> None:
+        """Convert each queue from the layout before records were written once, if this has
+        not been done (once per queue and process: one round trip to check, then none)."""
+        for queue in queues:
+            if queue not in self._converted:
+                self._guard(lambda q=queue: self._convert(q))  # type: ignore[misc]
+                self._converted.add(queue)
+
+    def _eval_converted(
+        self, queue: str, name: str, keys: Sequence[str], args: Sequence[Any]
+    ) -> Any:
+        """_eval, for a script that refuses records of an older layout (LEGACY) before writing
+        anything: the queue is then converted, and the script called again."""
+        try:
+            return self._eval(name, keys, args)
+        except ResponseError as exc:
+            if not str(exc).startswith("LEGACY"):
+                raise
+            self._convert(queue)
+            self._converted.add(queue)
+            return self._eval(name, keys, args)
+
+    def _convert(self, queue: str) -> None:
+        mark = self.client.hget(self.keys(queue).stats, "layout")
+        if mark is None or _text(mark) != LAYOUT:
+            migrate(self, queue)
+
     def idempotency_key(self, queue: str, hashed_key: str) -> str:
         return self.keys(queue).idempotency(hashed_key)
 
@@ -186,19 +239,24 @@ class ScriptRunner:
     def workers_key(self) -> str:
         return self.global_keys.workers
 
-    def unlock(self, queue: str, jobs: Sequence[tuple[str, str]]) -> int:
-        """Release the unique locks (job id, unique hash) still held by these ended jobs."""
-        keys = [self.unique_key(queue, unique) for _, unique in jobs]
-        ids = [job_id for job_id, _ in jobs]
-        return int(self._guard(lambda: self._eval("unlock", keys, ids)))
-
     def ping(self) -> None:
         self._guard(self.client.ping)
 
 
 def _dequeued(reply: list) -> Dequeued:
     due = reply[0]
-    return Dequeued([LeasedJob.decode(raw) for raw in reply[1:]], float(due) if due else None)
+    jobs = [
+        LeasedJob.decode(raw, _text(job_id), cancel=bool(cancel))
+        for job_id, raw, cancel in zip(reply[1::3], reply[2::3], reply[3::3], strict=True)
+    ]
+    return Dequeued(jobs, float(due) if due else None)
+
+
+def _stored(reply: Any) -> StoredJob | None:
+    """A read / wait reply: {record, entry or nil}, or nil for no such job."""
+    if not reply:
+        return None
+    return StoredJob(_text(reply[0]), _text(reply[1]) if reply[1] else None)
 
 
 def _text(value: str | bytes) -> str:

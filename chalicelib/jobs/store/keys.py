@@ -10,13 +10,18 @@ from dataclasses import dataclass
 class QueueKeys:
     """The keys of one queue, all in one hash slot."""
 
+    #: HASH id -> record (record.py): written at create, rewritten when the job settles
     job: str
+    #: HASH ACTIVE id -> in-flight entry (record.ActiveEntry): lease token, times, cancel,
+    #: progress; only the scripts of jobs in flight touch it
+    active: str
     pending: str
     lease: str
     scheduled: str
     retry: str
     failed: str
-    completed: str
+    #: LIST COMPLETED ids, in order of completion (see scripts/trim.lua)
+    results: str
     stats: str
     wake: str
     kick: str
@@ -32,17 +37,24 @@ class QueueKeys:
         base = f"{prefix}:{{{queue}}}:"
         return cls(*(base + part for part in cls.__dataclass_fields__))
 
+    def _part(self, part: str) -> str:
+        return self.job.removesuffix("job") + part
+
     def done(self, job_id: str) -> str:
         """LIST: one token per waiter, pushed when the job ends; it expires by itself."""
-        return self.job.removesuffix("job") + f"done:{job_id}"
+        return self._part(f"done:{job_id}")
 
     def idempotency(self, hashed_key: str) -> str:
         """STRING "<job id> <fingerprint>" of an idempotency key, for the retention."""
-        return self.job.removesuffix("job") + f"idem:{hashed_key}"
+        return self._part(f"idem:{hashed_key}")
 
     def unique(self, unique: str) -> str:
         """STRING the id of the job holding a unique lock (hash of its type and params)."""
-        return self.job.removesuffix("job") + f"unique:{unique}"
+        return self._part(f"unique:{unique}")
+
+    def completed_before(self) -> str:
+        """ZSET of COMPLETED ids by expiry in the layout before `results` (store/legacy.py)."""
+        return self._part("completed")
 
 
 @dataclass(frozen=True)

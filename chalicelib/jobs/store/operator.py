@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any, TypeVar
 
 from ..model import JobState
-from .base import ScriptRunner, _text
+from .base import ScriptRunner, StoredJob, _text
 from .worker import MAINTENANCE_BATCH
 
 T = TypeVar("T")
@@ -23,7 +23,7 @@ class OperatorCalls(ScriptRunner):
         JobState.FUTURE: ("scheduled", "score"),
         JobState.RETRYING: ("retry", "score"),
         JobState.FAILED: ("failed", "score"),
-        JobState.COMPLETED: ("completed", "score"),
+        JobState.COMPLETED: ("results", "list"),
     }
 
     def overviews(self, queues: Sequence[str], day: str) -> list[list[Any]]:
@@ -32,7 +32,7 @@ class OperatorCalls(ScriptRunner):
         calls: list[tuple[str, Sequence[str], Sequence[Any]]] = []
         for queue in queues:
             k = self.keys(queue)
-            keys = (k.job, k.pending, k.lease, k.scheduled, k.retry, k.failed, k.completed,
+            keys = (k.job, k.pending, k.lease, k.scheduled, k.retry, k.failed, k.results,
                     k.stats, k.paused)  # fmt: skip
             calls.append(("overview", keys, (day,)))
         if not calls:
@@ -41,39 +41,44 @@ class OperatorCalls(ScriptRunner):
 
     def page(
         self, queue: str, state: JobState, limit: int, score: str, after: Sequence[str]
-    ) -> list[tuple[str, str, str]]:
+    ) -> list[tuple[str, str, StoredJob | None]]:
         """Up to `limit` jobs of a state following the cursor (`score`, `after`: the previous
         page's last score and ids, last first; empty for the first page), in the order
-        scripts/page.lua describes: (id, score, record JSON or '') each."""
+        scripts/page.lua describes: (id, score, the job or None when it is gone) each."""
         k = self.keys(queue)
         part, order = self.STATE_KEYS[state]
-        keys = (k.job, getattr(k, part))
+        keys = (k.job, getattr(k, part), k.active)
         reply = [_text(r) for r in self._guard(
             lambda: self._eval("page", keys, (order, limit, score, *after))
         )]  # fmt: skip
-        return list(zip(reply[0::3], reply[1::3], reply[2::3], strict=True))
+        rows = zip(reply[0::4], reply[1::4], reply[2::4], reply[3::4], strict=True)
+        return [(i, s, StoredJob(r, a or None) if r else None) for i, s, r, a in rows]
 
     def retry(self, queue: str, job_ids: Sequence[str], now: float) -> tuple[int, list[int]]:
         """Make FAILED, RETRYING and FUTURE jobs PENDING now; returns how many moved, and each
         one's state after the call (0 for no such job)."""
         k = self.keys(queue)
         keys = (k.job, k.pending, k.scheduled, k.retry, k.failed, k.wake)
-        reply = self._guard(lambda: self._eval("retry", keys, (now, 0, *job_ids)))
+        reply = self._guard(lambda: self._eval_converted(queue, "retry", keys, (now, 0, *job_ids)))
         return int(reply[0]), [int(c) for c in reply[1:]]
 
     def retry_failed(self, queue: str, now: float) -> int:
         """Make up to MAINTENANCE_BATCH FAILED jobs, oldest first, PENDING now; returns how many."""
         k = self.keys(queue)
         keys = (k.job, k.pending, k.scheduled, k.retry, k.failed, k.wake)
-        return int(self._guard(lambda: self._eval("retry", keys, (now, MAINTENANCE_BATCH)))[0])
+        return int(
+            self._guard(
+                lambda: self._eval_converted(queue, "retry", keys, (now, MAINTENANCE_BATCH))
+            )[0]
+        )
 
     def delete(self, queue: str, job_id: str) -> int:
         """Delete a job unless it is ACTIVE; returns the state it was in (0: no such job).
         Its waiters wake (and find it gone)."""
         k = self.keys(queue)
-        keys = (k.job, k.pending, k.scheduled, k.retry, k.failed, k.completed, k.waiting,
-                k.done(job_id))  # fmt: skip
-        return int(self._guard(lambda: self._eval("delete", keys, (job_id,))))
+        keys = (k.job, k.pending, k.scheduled, k.retry, k.failed, k.results, k.waiting,
+                k.done(job_id), k.active)  # fmt: skip
+        return int(self._guard(lambda: self._eval_converted(queue, "delete", keys, (job_id,))))
 
     def set_paused(self, queue: str, paused: bool) -> bool:
         """Pause or resume a queue; True when that changed its state."""

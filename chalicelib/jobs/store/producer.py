@@ -8,8 +8,8 @@ from typing import Any, TypeVar
 import redis
 
 from ..model import QueueStats
-from ..record import pending_since
-from .base import Enqueued, NewJob, ScriptRunner, _text
+from ..record import Record
+from .base import Enqueued, NewJob, ScriptRunner, StoredJob, _stored, _text
 
 T = TypeVar("T")
 
@@ -28,7 +28,7 @@ class ProducerCalls(ScriptRunner):
         unique job's lock is held (`Enqueued.duplicates`) or a key conflicts."""
         k = self.keys(queue)
         args: list[Any] = [kick_debounce_ms, idempotency_ttl_ms]
-        keys = [k.job, k.pending, k.scheduled, k.wake, k.kick]
+        keys = [k.job, k.pending, k.scheduled, k.wake, k.kick, k.stats]
         for job in jobs:
             idem = lock = 0
             if job.idempotency_key is not None:
@@ -59,19 +59,19 @@ class ProducerCalls(ScriptRunner):
             return Enqueued(False, [], duplicates=[(int(i) - 1, _text(h)) for i, h in pairs])
         return Enqueued(bool(int(reply[0])), [_text(a) for a in reply[1:]])
 
-    def wait_register(self, queue: str, job_id: str) -> str | None:
-        """The job's record (None: no such job), and, unless it is COMPLETED or FAILED, one
-        waiter registered for its end: the script that ends it pushes a token to its done
-        list. Call wait_unregister if the wait ends without taking that token."""
+    def wait_register(self, queue: str, job_id: str) -> StoredJob | None:
+        """The job as read() finds it (None: no such job), and, unless it is COMPLETED or
+        FAILED, one waiter registered for its end: the script that ends it pushes a token to
+        its done list. Call wait_unregister if the wait ends without taking that token."""
         k = self.keys(queue)
-        raw = self._guard(lambda: self._eval("wait", (k.job, k.waiting), (job_id, 1)))
-        return _text(raw) if raw else None
+        keys = (k.job, k.waiting, k.active)
+        return _stored(self._guard(lambda: self._eval("wait", keys, (job_id, 1))))
 
-    def wait_unregister(self, queue: str, job_id: str) -> str | None:
-        """Deregister a waiter that gave up, and read the job's record (None: no such job)."""
+    def wait_unregister(self, queue: str, job_id: str) -> StoredJob | None:
+        """Deregister a waiter that gave up, and read the job (None: no such job)."""
         k = self.keys(queue)
-        raw = self._guard(lambda: self._eval("wait", (k.job, k.waiting), (job_id, -1)))
-        return _text(raw) if raw else None
+        keys = (k.job, k.waiting, k.active)
+        return _stored(self._guard(lambda: self._eval("wait", keys, (job_id, -1))))
 
     def wait_done(
         self, queue: str, job_id: str, timeout_s: float, client: redis.Redis | redis.RedisCluster
@@ -82,35 +82,37 @@ class ProducerCalls(ScriptRunner):
         timeout_s = max(0.01, round(timeout_s, 3))
         return self._guard(lambda: client.blpop([key], timeout=timeout_s)) is not None
 
-    def cancel(self, queue: str, job_id: str, now: float) -> tuple[int, str]:
-        """Cancel a job (see scripts/cancel.lua); returns its state code before and its record
-        after (0, '' for no such job). A unique job that ended so has its lock released."""
+    def cancel(self, queue: str, job_id: str, now: float) -> tuple[int, StoredJob | None]:
+        """Cancel a job (see scripts/cancel.lua); returns its state code before and the job
+        after (0, None for no such job)."""
         k = self.keys(queue)
         keys = (k.job, k.pending, k.scheduled, k.retry, k.failed, k.waiting, k.done(job_id),
-                k.outbox)  # fmt: skip
-        before, after, unique = self._guard(lambda: self._eval("cancel", keys, (job_id, now)))
-        if _text(unique):
-            self.unlock(queue, [(job_id, _text(unique))])
-        return int(before), _text(after)
+                k.outbox, k.active)  # fmt: skip
+        before, after, entry = self._guard(
+            lambda: self._eval_converted(queue, "cancel", keys, (job_id, now))
+        )
+        if not int(before):
+            return 0, None
+        return int(before), StoredJob(_text(after), _text(entry) or None)
 
     def clear_kick(self, queue: str) -> None:
         """Forget the kick debounce of a queue (its kick failed: the next enqueue tries again)."""
         key = self.keys(queue).kick
         self._guard(lambda: self.client.delete(key))
 
-    def get(self, queue: str, job_id: str) -> str | None:
+    def read(self, queue: str, job_id: str) -> StoredJob | None:
+        """The job's record and, while it is ACTIVE, its in-flight entry; None: no such job."""
         k = self.keys(queue)
-        raw = self._guard(lambda: self.client.hget(k.job, job_id))
-        return raw.decode() if isinstance(raw, bytes) else raw
+        return _stored(self._guard(lambda: self._eval("read", (k.job, k.active), (job_id,))))
 
     def stats(self, queue: str, now: float) -> QueueStats:
         k = self.keys(queue)
-        keys = (k.job, k.pending, k.lease, k.scheduled, k.retry, k.failed, k.completed, k.stats)
+        keys = (k.job, k.pending, k.lease, k.scheduled, k.retry, k.failed, k.results, k.stats)
         reply = self._guard(lambda: self._eval("stats", keys, ()))
         active, pending, future, retrying, failed, completed, processed, failed_total = (
             int(n) for n in reply[:8]
         )
-        oldest_age_s = max(0.0, now - pending_since(reply[8])) if reply[8] else None
+        oldest_age_s = max(0.0, now - Record.decode(reply[8]).pending_since) if reply[8] else None
         return QueueStats(
             queue, active, pending, future, retrying, failed, completed, processed, failed_total,
             oldest_age_s,

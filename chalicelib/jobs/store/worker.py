@@ -26,6 +26,7 @@ class WorkerCalls(ScriptRunner):
     def dequeue(
         self, queue: str, count: int, now: float, lease_until: float, token: str
     ) -> Dequeued:
+        self.ensure_layout((queue,))
         _, keys, args = self._dequeue_call(queue, count, now, lease_until, token)
         reply = self._guard(lambda: self._eval("dequeue", keys, args))
         return _dequeued(reply)
@@ -34,7 +35,7 @@ class WorkerCalls(ScriptRunner):
         self, queue: str, count: int, now: float, lease_until: float, token: str
     ) -> tuple[str, Sequence[str], Sequence[Any]]:
         k = self.keys(queue)
-        keys = (k.job, k.pending, k.lease, k.scheduled, k.retry, k.wake, k.paused)
+        keys = (k.job, k.pending, k.lease, k.scheduled, k.retry, k.wake, k.paused, k.active)
         return "dequeue", keys, (now, count, lease_until, token)
 
     def dequeue_many(
@@ -42,6 +43,7 @@ class WorkerCalls(ScriptRunner):
     ) -> list[Dequeued]:
         """Dequeue from several queues in one round trip: per (queue, count, lease token), as
         dequeue() would. Several queues' batches cost what one does."""
+        self.ensure_layout(q for q, _, _ in wants)
         calls = [self._dequeue_call(q, n, now, lease_until, token) for q, n, token in wants]
         return [_dequeued(reply) for reply in self._guard(lambda: self._pipeline_evals(calls))]
 
@@ -84,6 +86,7 @@ class WorkerCalls(ScriptRunner):
     ) -> tuple[list[int], Dequeued]:
         """finish() then dequeue() on one queue, in one round trip (two scripts pipelined on
         its node): a busy worker's writes and its next batch cost one round trip."""
+        self.ensure_layout((queue,))
         calls = [
             self._finish_call(queue, outcomes, now, retention_s, day),
             self._dequeue_call(queue, count, now, lease_until, token),
@@ -101,15 +104,12 @@ class WorkerCalls(ScriptRunner):
     ) -> tuple[str, Sequence[str], Sequence[Any]]:
         k = self.keys(queue)
         args: list[Any] = [now, retention_s, day]
-        keys = [k.job, k.lease, k.completed, k.retry, k.failed, k.stats, k.wake, k.waiting]
-        keys.append(k.outbox)
+        keys = [k.job, k.lease, k.results, k.retry, k.failed, k.stats, k.wake, k.waiting]
+        keys += (k.outbox, k.active)
         for o in outcomes:
-            lock = 0
-            if o.unique:
-                keys.append(self.unique_key(queue, o.unique))
-                lock = len(keys)
+            # `o.unique` needs nothing: a unique lock whose job ended holds nothing (enqueue)
             keys.append(k.done(o.job_id))
-            args += (o.job_id, o.token, o.outcome.value, o.payload, o.retry_at, lock, len(keys))
+            args += (o.job_id, o.token, o.outcome.value, o.payload, o.retry_at, len(keys))
             args.append(o.progress)
         return "finish", keys, args
 
@@ -142,7 +142,7 @@ class WorkerCalls(ScriptRunner):
             for job_id, started, progress in jobs:
                 args += (job_id, "1" if started else "0", progress)
             if jobs:
-                calls.append(("extend", (k.job, k.lease), args))
+                calls.append(("extend", (k.job, k.lease, k.active), args))
         if not calls:
             return [], []
         replies = self._guard(lambda: self._pipeline_evals(calls))
@@ -153,7 +153,7 @@ class WorkerCalls(ScriptRunner):
     def release(self, queue: str, token: str, lease_until: float) -> int:
         """Put back the unstarted jobs of a dequeue whose reply was lost; returns how many."""
         k = self.keys(queue)
-        keys = (k.job, k.lease, k.pending, k.wake)
+        keys = (k.active, k.lease, k.pending, k.wake)
         return int(self._guard(lambda: self._eval("release", keys, (token, lease_until))))
 
     def requeue(self, queue: str, token: str, job_ids: Sequence[str]) -> int:
@@ -161,7 +161,7 @@ class WorkerCalls(ScriptRunner):
         return int(
             self._guard(
                 lambda: self._eval(
-                    "requeue", (k.job, k.lease, k.pending, k.wake), (token, *job_ids)
+                    "requeue", (k.active, k.lease, k.pending, k.wake), (token, *job_ids)
                 )
             )
         )
@@ -181,13 +181,14 @@ class WorkerCalls(ScriptRunner):
         Returns (charged, returned, forwarded, trimmed): expired leases of started jobs were
         charged; of unstarted ones, returned to PENDING.
         """
+        self.ensure_layout((queue,))
         k = self.keys(queue)
-        trim_keys = (k.job, k.completed, k.failed)
+        trim_keys = (k.job, k.results, k.failed)
         trim_args = (now, failed_keep_since, failed_keep_count, MAINTENANCE_BATCH)
         calls: list[tuple[str, Sequence[str], Sequence[Any]]] = [
             (
                 "recover",
-                (k.job, k.lease, k.retry, k.failed, k.stats, k.pending, k.wake, k.outbox),
+                (k.job, k.lease, k.retry, k.failed, k.stats, k.pending, k.wake, k.outbox, k.active),
                 (now, MAINTENANCE_BATCH, now, day, LEASE_LOST_ERROR),
             ),
             ("forward", (k.job, k.scheduled, k.retry, k.pending, k.wake), (now, MAINTENANCE_BATCH)),
@@ -201,24 +202,17 @@ class WorkerCalls(ScriptRunner):
             trimmed += deleted
         charged, returned, *ended = replies[0]
         if ended:
-            self.ended(
-                queue, [(_text(i), _text(u)) for i, u in zip(ended[::2], ended[1::2], strict=True)]
-            )
+            self.ended(queue, [(_text(i), "") for i in ended])
         return int(charged), int(returned), int(replies[1]), trimmed
 
     def ended(self, queue: str, jobs: Sequence[tuple[str, str]]) -> None:
         """After a script that could not name their keys ended these jobs (job id, unique hash
-        or ''): release their unique locks and wake their waiters, in one round trip."""
+        or ''): wake their waiters, in one round trip. (Their unique locks need nothing: a lock
+        whose job ended holds nothing.)"""
         k = self.keys(queue)
         ids = [job_id for job_id, _ in jobs]
-        locked = [(job_id, unique) for job_id, unique in jobs if unique]
-        calls: list[tuple[str, Sequence[str], Sequence[Any]]] = [
-            ("wake", (k.waiting, *(k.done(i) for i in ids)), ids)
-        ]
-        if locked:
-            lock_keys = [self.unique_key(queue, unique) for _, unique in locked]
-            calls.append(("unlock", lock_keys, [job_id for job_id, _ in locked]))
-        self._guard(lambda: self._pipeline_evals(calls))
+        keys = (k.waiting, *(k.done(i) for i in ids))
+        self._guard(lambda: self._eval("wake", keys, ids))
 
     def wait_for_work(self, queues: Sequence[str], timeout_s: float) -> str | None:
         """Block until a job is pushed to PENDING in one of `queues`, or the timeout passes.
