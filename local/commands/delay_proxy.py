@@ -171,6 +171,11 @@ class DelayProxy:
             return
         upstream.settimeout(None)
         ends = [client, upstream]
+        for end in ends:
+            # as the client and the server themselves do: with Nagle's algorithm on, the
+            # proxy would hold a short tail of a reply until the peer's delayed ACK (up to
+            # 40 ms), which is not the network's latency but the proxy's
+            end.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         thread = threading.Thread(target=self.relay, args=(ends,), daemon=True)
         with self.lock:
             self.connections[thread] = ends
