@@ -6,6 +6,7 @@ This is all an API process needs; it never starts a thread. Each call is one rou
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -117,27 +118,28 @@ class JobClient:
         checked = job_options(
             now, run_at, deadline=given.get("deadline"), retention=given.get("retention")
         )
-        retries = self._check_max_retry(given.get("max_retry"))
-        timeout_s = self._check_timeout(given.get("timeout"))
+        fields = checked.record_fields()
         callback = self._check_callback(given.get("callback_url"))
+        if callback is not None:
+            fields["callback"] = callback
+        record_of = functools.partial(
+            new_record, queue=queue, now=now, run_at=run_at,
+            max_retry=self._check_max_retry(given.get("max_retry")),
+            timeout_s=self._check_timeout(given.get("timeout")),
+        )  # fmt: skip
         batch = CreateBatch()
         for n, (job_type, params, key, unique_for_s) in enumerate(entries):
-            job_id = new_job_id(queue)
-            params_json = encode_params(params, self.settings.max_params_bytes)
-            extra = checked.record_fields()
-            if record_fields is not None:
-                extra.update(record_fields[n])
+            extra = {**fields, **(record_fields[n] if record_fields is not None else {})}
             # only keyed and unique jobs need one: most creates skip the hashing
             needs_fingerprint = key is not None or unique_for_s is not None
             fingerprint = fingerprint_of(job_type, params) if needs_fingerprint else ""
             if unique_for_s is not None:
                 extra["unique"] = fingerprint
-            if callback is not None:
-                extra["callback"] = callback
-            record = new_record(
-                job_id, self.check_type(job_type), queue, params_json, now=now, run_at=run_at,
-                max_retry=retries, timeout_s=timeout_s, extra=extra,
-            )  # fmt: skip
+            job_id = new_job_id(queue)
+            params_json = encode_params(params, self.settings.max_params_bytes)
+            record = record_of(
+                job_id, self.check_type(job_type), params_json=params_json, extra=extra
+            )
             batch.add(NewJob(job_id, record, run_at), key, fingerprint, unique_for_s)
         if not batch.jobs:
             return []
