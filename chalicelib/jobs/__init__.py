@@ -6,7 +6,7 @@ Nothing outside this package knows a Redis key or script; see store/keys.py for 
 from .callbacks import verify_callback
 from .controller import JobController
 from .current import CurrentJob, NoCurrentJob, current_job
-from .inspector import DayStats, Inspector, JobInfo, JobPage, QueueInfo, WorkerInfo
+from .inspector import Inspector
 from .model import (
     DuplicateJob,
     IdempotencyConflict,
@@ -26,6 +26,7 @@ from .model import (
     SkipRetry,
     UnknownJobType,
 )
+from .views import DayStats, JobInfo, JobPage, QueueInfo, WorkerInfo
 
 __all__ = [
     "CurrentJob",
