@@ -115,6 +115,8 @@ class RedisServer:
             "--daemonize", "no",
             "--protected-mode", "yes",
             "--appendonly", "yes" if self.appendonly else "no",
+            # a replica syncs at once, not after the default 5 s wait for others
+            "--repl-diskless-sync-delay", "0",
         ]  # fmt: skip
         if self.appendonly:
             args += ["--appendfsync", "everysec"]
@@ -176,8 +178,35 @@ class RedisServer:
         self.stop()
 
 
-def start_cluster(masters: int = 3, binary: RedisBinary | None = None) -> list[RedisServer]:
-    """Start `masters` cluster-enabled servers and join them into one cluster, slots split evenly.
+def start_replica(master: RedisServer, timeout_s: float = 20.0) -> RedisServer:
+    """Start a server replicating `master`; returns once its link is up and in sync."""
+    replica = RedisServer(
+        binary=master.binary, extra_args=["--replicaof", LOOPBACK, str(master.port)]
+    ).start()
+    wait_replicas_in_sync(master, 1, timeout_s)
+    return replica
+
+
+def wait_replicas_in_sync(master: RedisServer, replicas: int, timeout_s: float = 20.0) -> None:
+    """Wait until `master` has `replicas` connected replicas in state online."""
+    import redis  # noqa: PLC0415
+
+    client = redis.Redis(host=LOOPBACK, port=master.port)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        info = client.info("replication")
+        online = [v for k, v in info.items() if k.startswith("slave") and k[5:].isdigit()]
+        if sum(1 for v in online if v.get("state") == "online") >= replicas:
+            return
+        time.sleep(0.05)
+    raise RedisServerError(f"{replicas} replica(s) of {master.port} not online in {timeout_s}s")
+
+
+def start_cluster(
+    masters: int = 3, binary: RedisBinary | None = None, replicas: int = 0
+) -> list[RedisServer]:
+    """Start `masters` cluster-enabled servers and join them into one cluster, slots split evenly;
+    with `replicas`, each master gets that many (the list holds masters first, then replicas).
 
     Uses `redis-cli --cluster create` when a redis-cli is at hand, else the same steps by hand
     (CLUSTER ADDSLOTS and CLUSTER MEET). Returns once every node reports cluster_state:ok.
@@ -185,9 +214,12 @@ def start_cluster(masters: int = 3, binary: RedisBinary | None = None) -> list[R
     import redis  # noqa: PLC0415 - only the cluster fixture needs a client here
 
     binary = binary or find_redis_binary()
-    nodes = [RedisServer(cluster=True, binary=binary).start() for _ in range(masters)]
+    total = masters * (1 + replicas)
+    nodes = [RedisServer(cluster=True, binary=binary).start() for _ in range(total)]
     try:
-        if binary.cli:
+        if replicas:
+            _create_with_replicas(nodes, masters, replicas, binary)
+        elif binary.cli:
             addresses = [f"{LOOPBACK}:{n.port}" for n in nodes]
             subprocess.run(
                 [binary.cli, "--cluster", "create", *addresses, "--cluster-replicas", "0",
@@ -208,6 +240,31 @@ def start_cluster(masters: int = 3, binary: RedisBinary | None = None) -> list[R
         for node in nodes:
             node.stop()
         raise
+
+
+def _create_with_replicas(
+    nodes: list[RedisServer], masters: int, replicas: int, binary: RedisBinary
+) -> None:
+    """Masters first (slots by hand, as _join_by_hand), then each replica CLUSTER REPLICATE."""
+    import redis  # noqa: PLC0415
+
+    _join_by_hand(nodes[:masters])
+    for index, node in enumerate(nodes[masters:]):
+        client = redis.Redis(host=LOOPBACK, port=node.port)
+        client.execute_command("CLUSTER MEET", LOOPBACK, nodes[0].port)
+        master = nodes[index % masters]
+        master_id = redis.Redis(host=LOOPBACK, port=master.port).execute_command("CLUSTER MYID")
+        deadline = time.monotonic() + 30
+        while True:  # the replica must have heard of its master before it can follow it
+            try:
+                client.execute_command("CLUSTER REPLICATE", master_id)
+                break
+            except redis.ResponseError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+    for master in nodes[:masters]:
+        wait_replicas_in_sync(master, replicas, 30)
 
 
 def _cluster_ok(info: object) -> bool:
