@@ -188,18 +188,38 @@ def start_replica(master: RedisServer, timeout_s: float = 20.0) -> RedisServer:
 
 
 def wait_replicas_in_sync(master: RedisServer, replicas: int, timeout_s: float = 20.0) -> None:
-    """Wait until `master` has `replicas` connected replicas in state online."""
+    """Wait until `master` has `replicas` replicas that acknowledge a write three times in a
+    row (a replica just synced may not acknowledge yet: Valkey's for about a second)."""
     import redis  # noqa: PLC0415
 
     client = redis.Redis(host=LOOPBACK, port=master.port)
+    key = _probe_key(client, master.port)
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        info = client.info("replication")
-        online = [v for k, v in info.items() if k.startswith("slave") and k[5:].isdigit()]
-        if sum(1 for v in online if v.get("state") == "online") >= replicas:
-            return
-        time.sleep(0.05)
-    raise RedisServerError(f"{replicas} replica(s) of {master.port} not online in {timeout_s}s")
+    in_a_row = 0
+    while in_a_row < 3:
+        if time.monotonic() > deadline:
+            raise RedisServerError(f"{replicas} replica(s) of {master.port} not in sync")
+        client.incr(key)
+        in_a_row = in_a_row + 1 if client.wait(replicas, 200) >= replicas else 0
+    client.delete(key)
+
+
+def _probe_key(client: object, port: int) -> str:
+    """A key this node serves (on a cluster, one in its slots)."""
+    import redis  # noqa: PLC0415
+    from redis.crc import key_slot  # noqa: PLC0415
+
+    assert isinstance(client, redis.Redis)
+    try:
+        slots = client.execute_command("CLUSTER SLOTS")
+    except redis.ResponseError:
+        return "replica-probe"
+    owned = [(int(s[0]), int(s[1])) for s in slots if int(s[2][1]) == port]
+    for n in range(100_000):
+        key = f"replica-probe-{n}"
+        if any(low <= key_slot(key.encode()) <= high for low, high in owned):
+            return key
+    raise RedisServerError(f"no key found for the slots of {port}")
 
 
 def start_cluster(
@@ -233,6 +253,8 @@ def start_cluster(
         while time.monotonic() < deadline:
             infos = [c.execute_command("CLUSTER INFO") for c in clients]
             if all(_cluster_ok(i) for i in infos):
+                for master in nodes[:masters] if replicas else []:
+                    wait_replicas_in_sync(master, replicas, 30)
                 return nodes
             time.sleep(0.1)
         raise RedisServerError("the Redis Cluster did not reach cluster_state:ok in 30s")
@@ -263,8 +285,6 @@ def _create_with_replicas(
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
-    for master in nodes[:masters]:
-        wait_replicas_in_sync(master, replicas, 30)
 
 
 def _cluster_ok(info: object) -> bool:

@@ -79,16 +79,16 @@ def enqueue_and_wait(
     replies = pipe.execute()
     reply, acks = replies[0], replies[1:]
     if durability.min_replicas and int(acks[0]) < durability.min_replicas:
-        _not_durable(f"{int(acks[0])} of {durability.min_replicas} replica(s) acknowledged it")
+        _not_durable(f"{int(acks[0])} of {durability.min_replicas} replica(s) had it", durability)
     if durability.aof and int(acks[-1][0]) < 1:
-        _not_durable("the append-only file was not fsynced")
+        _not_durable("the append-only file was not fsynced", durability)
     return reply
 
 
-def _not_durable(what: str) -> None:
+def _not_durable(what: str, durability: Durability) -> None:
     unavailable = JobsUnavailable(
-        f"the create was not made durable in time ({what} within JOBS_REPLICA_WAIT_MS): the "
-        "job may exist; retry with the same idempotency key"
+        f"the create was not made durable in time ({what} within "
+        f"JOBS_REPLICA_WAIT_MS={durability.wait_ms})"
     )
     unavailable.may_have_written = True
     raise unavailable
