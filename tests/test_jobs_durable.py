@@ -56,7 +56,7 @@ def test_failover_to_a_stale_replica_loses_no_durable_job(
     def promote() -> None:
         redis.Redis(host=LOOPBACK, port=replica.port).execute_command("REPLICAOF", "NO", "ONE")
 
-    batches = 20 if min_replicas == 0 else 3
+    batches = 50 if min_replicas == 0 else 3
     tally = stage_failover(
         controller, replica, master, promote, lambda: JobController(replica.url), batches
     )
@@ -105,7 +105,7 @@ def test_cluster_failover_takeover_loses_no_durable_job(
 
         wait_for(other_knows, 30, "the takeover seen by the other nodes")
 
-    batches = 20 if min_replicas == 0 else 3
+    batches = 50 if min_replicas == 0 else 3
     tally = stage_failover(
         controller, replica, master, promote, lambda: JobController(url), batches
     )
