@@ -111,3 +111,25 @@ def test_cluster_failover_takeover_loses_no_durable_job(
     )
     _report(f"cluster min_replicas={min_replicas}", tally)
     _check(tally, min_replicas)
+
+
+def test_a_durable_create_is_one_round_trip_on_a_cluster(
+    cluster_with_replicas: list[RedisServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The enqueue script and WAIT go out together, to the queue's node: one request, one
+    (pipelined) reply; a batch too."""
+    sent: list[int] = []
+    send = redis.connection.Connection.send_packed_command
+
+    def counting_send(self: redis.connection.Connection, *args: object, **kw: object) -> None:
+        sent.append(self.port)
+        send(self, *args, **kw)  # type: ignore[arg-type]
+
+    url = f"redis://{LOOPBACK}:{cluster_with_replicas[0].port}/0?cluster=true"
+    controller = make_controller(url, min_replicas=1)
+    controller.create_job("noop", {})  # connects, checks the replica, loads the scripts
+    master, _ = _queue_master_and_replica(cluster_with_replicas)
+    monkeypatch.setattr(redis.connection.Connection, "send_packed_command", counting_send)
+    controller.create_job("noop", {"n": 1})
+    controller.create_jobs([("noop", {"i": i}) for i in range(50)])
+    assert sent == [master.port, master.port]
