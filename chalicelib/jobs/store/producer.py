@@ -78,9 +78,10 @@ class ProducerCalls(ScriptRunner):
         try:
             return enqueue_and_wait(node, self._shas["enqueue"], keys, args, self.durability)
         except (redis.ConnectionError, redis.TimeoutError, redis.ResponseError) as exc:
-            if isinstance(self.client, redis.RedisCluster) and not isinstance(
-                exc, redis.exceptions.NoScriptError
-            ):
+            moved = not isinstance(exc, redis.ResponseError) or any(
+                word in str(exc) for word in ("MOVED", "CLUSTERDOWN", "READONLY")
+            )
+            if isinstance(self.client, redis.RedisCluster) and moved:
                 # the node may be gone or no longer own the slot: relearn the slots, so that
                 # the retry goes to the queue's new node
                 self._durable_nodes.discard(queue)
