@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 from collections.abc import Iterator
 
 import pytest
@@ -9,7 +11,7 @@ import redis
 from chalice.test import Client
 
 from chalicelib.jobs import JobController
-from local.parts.redis_server import LOOPBACK, RedisServer
+from local.parts.redis_server import LOOPBACK, RedisServer, start_replica
 from tests.api_helpers import dev_client, post_json, use_redis
 
 JSON = {"content-type": "application/json"}
@@ -70,3 +72,37 @@ def test_a_full_store_is_a_507_not_a_503(full_client: tuple[Client, redis.Redis]
     assert "full" in response.json_body["error"]
     port = admin.connection_pool.connection_kwargs["port"]
     assert JobController(f"redis://{LOOPBACK}:{port}").queue_stats()[0].pending == 1
+
+
+@pytest.fixture
+def replicated_client(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Client, RedisServer]]:
+    """The app with JOBS_MIN_REPLICAS=1 on a master whose one replica the test may stop."""
+    with RedisServer() as master:
+        replica = start_replica(master)
+        try:
+            use_redis(monkeypatch, master.url, JOBS_MIN_REPLICAS="1", JOBS_REPLICA_WAIT_MS="200")
+            with dev_client() as test_client:
+                yield test_client, replica
+        finally:
+            assert replica.process is not None
+            os.kill(replica.process.pid, signal.SIGCONT)
+            replica.stop()
+
+
+def test_a_create_no_replica_confirmed_is_a_503_to_retry_with_the_same_key(
+    replicated_client: tuple[Client, RedisServer],
+) -> None:
+    client, replica = replicated_client
+    assert post_json(client, BODY, JSON).status_code == 202
+    assert replica.process is not None
+    os.kill(replica.process.pid, signal.SIGSTOP)
+    try:
+        stalled = post_json(client, BODY, {**JSON, "Idempotency-Key": "order-3"})
+    finally:
+        os.kill(replica.process.pid, signal.SIGCONT)
+    retried = post_json(client, BODY, {**JSON, "Idempotency-Key": "order-3"})
+
+    assert stalled.status_code == 503
+    assert "retry with the same Idempotency-Key" in stalled.json_body["error"]
+    assert retried.status_code == 202
+    assert retried.headers["Idempotent-Replayed"] == "true"

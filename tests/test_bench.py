@@ -26,6 +26,7 @@ KEYS = {
     "drain_process_jobs_per_s": None,
     "create_job": {"jobs_per_s"},
     "create_jobs": {"jobs_per_s"},
+    "min_replicas_1": {"create_job_jobs_per_s", "create_jobs_jobs_per_s"},
     "latency_ms": {"p50", "p95", "p99"},
     "wait_wake_ms": {"p50", "p95", "p99"},
     "api": {"requests_per_s"},
@@ -58,6 +59,7 @@ def test_quick_bench_writes_every_figure_and_verifies(tmp_path: Path) -> None:
         if inner is not None and figures[key] is not None:
             assert set(figures[key]) == inner, key
     assert figures["verified"] is True
+    assert figures["min_replicas_1"]["create_job_jobs_per_s"] > 0
     assert figures["drain"]["jobs_per_s"] is not None
     assert figures["drain_process_jobs_per_s"] is not None
     assert "isolation=process" in run.stdout

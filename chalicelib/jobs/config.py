@@ -81,6 +81,12 @@ class Settings:
     #: reads a secret's text by its id (secret_id, callback_secret_id); the app gives
     #: Secrets Manager's, read once per process (chalicelib/aws.py). Raises JobsUnavailable
     read_secret: Callable[[str], str] | None = field(default=None, repr=False, compare=False)
+    #: a create is acknowledged only once this many replicas have it (WAIT); 0: at once
+    min_replicas: int = 0
+    #: a create is acknowledged only once the append-only file is fsynced (WAITAOF 1 0)
+    durable_aof: bool = False
+    #: how long a create waits for min_replicas / durable_aof before JobsUnavailable, ms
+    replica_wait_ms: int = 500
 
     def __post_init__(self) -> None:
         queues, weights = queues_and_weights(self.queues, self.weights, self.callbacks_enabled)
@@ -104,6 +110,7 @@ class Settings:
             raise InvalidSettings("max_result_bytes and max_params_bytes must be at least 1")
         if self.max_waiters < 0:
             raise InvalidSettings(f"max_waiters must be >= 0, got {self.max_waiters}")
+        check_durability(self)
         if self.retry_delay is not None and not callable(self.retry_delay):
             raise InvalidSettings("retry_delay must be a callable (retried, error) -> seconds")
 
@@ -134,6 +141,14 @@ class Settings:
             return self.read_secret(secret_id)
         except JobsUnavailable as exc:
             raise JobsUnavailable(f"cannot read the {what} secret {secret_id!r}: {exc}") from exc
+
+
+def check_durability(settings: Settings) -> None:
+    """min_replicas 0..16, replica_wait_ms 1..10000 (integers), else InvalidSettings."""
+    for name, low, high in (("min_replicas", 0, 16), ("replica_wait_ms", 1, 10_000)):
+        value = getattr(settings, name)
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise InvalidSettings(f"{name} must be an integer {low}..{high}, got {value!r}")
 
 
 def queues_and_weights(
@@ -191,6 +206,9 @@ ENVIRONMENT: dict[str, tuple[str, Callable[[str], Any]]] = {
     "JOBS_MAX_WAITERS": ("max_waiters", int),
     "JOBS_CALLBACK_SECRET": ("callback_secret", str),
     "JOBS_CALLBACK_SECRET_ID": ("callback_secret_id", str),
+    "JOBS_MIN_REPLICAS": ("min_replicas", int),
+    "JOBS_DURABLE_AOF": ("durable_aof", lambda v: v.strip().lower() in TRUE_WORDS),
+    "JOBS_REPLICA_WAIT_MS": ("replica_wait_ms", int),
     "JOBS_CALLBACK_ALLOW_PRIVATE": (
         "callback_allow_private",
         lambda v: v.strip().lower() in TRUE_WORDS,

@@ -28,6 +28,7 @@ from .model import InvalidJob, JobStatus, JobsUnavailable, QueueStats
 from .options import CreateOptions, create_options
 from .periodic import PeriodicEntry, periodic_entry
 from .store import PeriodicRegistry, Store
+from .store.durable import Durability
 from .waiting import Waiters
 from .worker import Worker
 
@@ -81,8 +82,16 @@ class JobController:
         if self._store is None:
             with self._lock:
                 if self._store is None:
-                    self._store = Store(make_client(self.settings), self.settings.key_prefix)
+                    self._store = self._new_store()
         return self._store
+
+    def _new_store(self) -> Store:
+        """The API side's store; with durable accept, its commands may also wait that long."""
+        s = self.settings
+        durability = Durability(s.min_replicas, s.durable_aof, s.replica_wait_ms)
+        wait_s = s.replica_wait_ms / 1000 if durability.enabled else 0.0
+        client = make_client(s, blocking_wait_s=wait_s)
+        return Store(client, s.key_prefix, durability=durability)
 
     def _worker_side(self) -> Worker:
         """The worker, made on first use (with clients of its own: see Worker.connected)."""

@@ -115,6 +115,8 @@ class RedisServer:
             "--daemonize", "no",
             "--protected-mode", "yes",
             "--appendonly", "yes" if self.appendonly else "no",
+            # a replica syncs at once, not after the default 5 s wait for others
+            "--repl-diskless-sync-delay", "0",
         ]  # fmt: skip
         if self.appendonly:
             args += ["--appendfsync", "everysec"]
@@ -176,8 +178,55 @@ class RedisServer:
         self.stop()
 
 
-def start_cluster(masters: int = 3, binary: RedisBinary | None = None) -> list[RedisServer]:
-    """Start `masters` cluster-enabled servers and join them into one cluster, slots split evenly.
+def start_replica(master: RedisServer, timeout_s: float = 20.0) -> RedisServer:
+    """Start a server replicating `master`; returns once its link is up and in sync."""
+    replica = RedisServer(
+        binary=master.binary, extra_args=["--replicaof", LOOPBACK, str(master.port)]
+    ).start()
+    wait_replicas_in_sync(master, 1, timeout_s)
+    return replica
+
+
+def wait_replicas_in_sync(master: RedisServer, replicas: int, timeout_s: float = 20.0) -> None:
+    """Wait until `master` has `replicas` replicas that acknowledge a write three times in a
+    row (a replica just synced may not acknowledge yet: Valkey's for about a second)."""
+    import redis  # noqa: PLC0415
+
+    client = redis.Redis(host=LOOPBACK, port=master.port)
+    key = _probe_key(client, master.port)
+    deadline = time.monotonic() + timeout_s
+    in_a_row = 0
+    while in_a_row < 3:
+        if time.monotonic() > deadline:
+            raise RedisServerError(f"{replicas} replica(s) of {master.port} not in sync")
+        client.incr(key)
+        in_a_row = in_a_row + 1 if client.wait(replicas, 200) >= replicas else 0
+    client.delete(key)
+
+
+def _probe_key(client: object, port: int) -> str:
+    """A key this node serves (on a cluster, one in its slots)."""
+    import redis  # noqa: PLC0415
+    from redis.crc import key_slot  # noqa: PLC0415
+
+    assert isinstance(client, redis.Redis)
+    try:
+        slots = client.execute_command("CLUSTER SLOTS")
+    except redis.ResponseError:
+        return "replica-probe"
+    owned = [(int(s[0]), int(s[1])) for s in slots if int(s[2][1]) == port]
+    for n in range(100_000):
+        key = f"replica-probe-{n}"
+        if any(low <= key_slot(key.encode()) <= high for low, high in owned):
+            return key
+    raise RedisServerError(f"no key found for the slots of {port}")
+
+
+def start_cluster(
+    masters: int = 3, binary: RedisBinary | None = None, replicas: int = 0
+) -> list[RedisServer]:
+    """Start `masters` cluster-enabled servers and join them into one cluster, slots split evenly;
+    with `replicas`, each master gets that many (the list holds masters first, then replicas).
 
     Uses `redis-cli --cluster create` when a redis-cli is at hand, else the same steps by hand
     (CLUSTER ADDSLOTS and CLUSTER MEET). Returns once every node reports cluster_state:ok.
@@ -185,9 +234,12 @@ def start_cluster(masters: int = 3, binary: RedisBinary | None = None) -> list[R
     import redis  # noqa: PLC0415 - only the cluster fixture needs a client here
 
     binary = binary or find_redis_binary()
-    nodes = [RedisServer(cluster=True, binary=binary).start() for _ in range(masters)]
+    total = masters * (1 + replicas)
+    nodes = [RedisServer(cluster=True, binary=binary).start() for _ in range(total)]
     try:
-        if binary.cli:
+        if replicas:
+            _create_with_replicas(nodes, masters, replicas, binary)
+        elif binary.cli:
             addresses = [f"{LOOPBACK}:{n.port}" for n in nodes]
             subprocess.run(
                 [binary.cli, "--cluster", "create", *addresses, "--cluster-replicas", "0",
@@ -201,6 +253,8 @@ def start_cluster(masters: int = 3, binary: RedisBinary | None = None) -> list[R
         while time.monotonic() < deadline:
             infos = [c.execute_command("CLUSTER INFO") for c in clients]
             if all(_cluster_ok(i) for i in infos):
+                for master in nodes[:masters] if replicas else []:
+                    wait_replicas_in_sync(master, replicas, 30)
                 return nodes
             time.sleep(0.1)
         raise RedisServerError("the Redis Cluster did not reach cluster_state:ok in 30s")
@@ -208,6 +262,29 @@ def start_cluster(masters: int = 3, binary: RedisBinary | None = None) -> list[R
         for node in nodes:
             node.stop()
         raise
+
+
+def _create_with_replicas(
+    nodes: list[RedisServer], masters: int, replicas: int, binary: RedisBinary
+) -> None:
+    """Masters first (slots by hand, as _join_by_hand), then each replica CLUSTER REPLICATE."""
+    import redis  # noqa: PLC0415
+
+    _join_by_hand(nodes[:masters])
+    for index, node in enumerate(nodes[masters:]):
+        client = redis.Redis(host=LOOPBACK, port=node.port)
+        client.execute_command("CLUSTER MEET", LOOPBACK, nodes[0].port)
+        master = nodes[index % masters]
+        master_id = redis.Redis(host=LOOPBACK, port=master.port).execute_command("CLUSTER MYID")
+        deadline = time.monotonic() + 30
+        while True:  # the replica must have heard of its master before it can follow it
+            try:
+                client.execute_command("CLUSTER REPLICATE", master_id)
+                break
+            except redis.ResponseError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
 
 
 def _cluster_ok(info: object) -> bool:

@@ -22,6 +22,7 @@ from redis.exceptions import (
 from ..lua import script_sources
 from ..model import JobStoreFull, JobsUnavailable
 from ..record import LAYOUT, LeasedJob, Outcome
+from .durable import Durability
 from .keys import GlobalKeys, QueueKeys
 from .legacy import migrate
 
@@ -101,9 +102,14 @@ class ScriptRunner:
         client: redis.Redis | redis.RedisCluster,
         prefix: str = "jobs",
         blocking_client: redis.Redis | redis.RedisCluster | None = None,
+        durability: Durability | None = None,
     ) -> None:
         """`blocking_client` serves the blocking wait for work: its socket timeout must outlast
-        the wait, while `client` keeps a short one so that a hung Redis is noticed quickly."""
+        the wait, while `client` keeps a short one so that a hung Redis is noticed quickly.
+        `durability`: what an enqueue waits for before it answers (store/durable.py)."""
+        self.durability = durability or Durability()
+        #: queues whose node was found able to give that durability
+        self._durable_nodes: set[str] = set()
         self.client = client
         self.blocking_client = blocking_client or client
         self.prefix = prefix
@@ -117,7 +123,7 @@ class ScriptRunner:
     def sharing_scripts(self: R, client: redis.Redis | redis.RedisCluster) -> R:
         """The same store on another client (one with another timeout): the scripts it loaded
         are the server's, so their handles are shared rather than loaded again."""
-        other = type(self)(client, self.prefix, self.blocking_client)
+        other = type(self)(client, self.prefix, self.blocking_client, self.durability)
         other._shas = self._shas  # noqa: SLF001 - one table of handles for both
         other._keys = self._keys  # noqa: SLF001
         other._converted = self._converted  # noqa: SLF001 - queues known to be in this layout

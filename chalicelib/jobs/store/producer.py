@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import suppress
 from typing import Any, TypeVar
 
 import redis
@@ -10,6 +11,7 @@ import redis
 from ..model import QueueStats
 from ..record import Record
 from .base import Enqueued, NewJob, ScriptRunner, StoredJob, _stored, _text
+from .durable import check_node, enqueue_and_wait, node_client
 
 T = TypeVar("T")
 
@@ -25,7 +27,11 @@ class ProducerCalls(ScriptRunner):
         idempotency_ttl_ms: int = 0,
     ) -> Enqueued:
         """Store jobs atomically, each unless its idempotency key is already held; none when a
-        unique job's lock is held (`Enqueued.duplicates`) or a key conflicts."""
+        unique job's lock is held (`Enqueued.duplicates`) or a key conflicts.
+
+        With `durability` on, it answers only once the replicas (or the append-only file) hold
+        the write, whether new or already there (a replay); else it raises JobsUnavailable with
+        `may_have_written`. A node that cannot give it is refused (InvalidSettings)."""
         k = self.keys(queue)
         args: list[Any] = [kick_debounce_ms, idempotency_ttl_ms]
         keys = [k.job, k.pending, k.scheduled, k.wake, k.kick, k.stats]
@@ -38,7 +44,9 @@ class ProducerCalls(ScriptRunner):
                 keys.append(self.unique_key(queue, job.unique))
                 lock = len(keys)
             args += (job.job_id, job.record, job.run_at, job.fingerprint, idem, lock, job.unique_ms)
-        if queue in self._known_queues:
+        if self.durability.enabled:
+            reply = self._guard(lambda: self._enqueue_durably(queue, keys, args))
+        elif queue in self._known_queues:
             reply = self._guard(lambda: self._eval("enqueue", keys, args))
         else:
 
@@ -58,6 +66,28 @@ class ProducerCalls(ScriptRunner):
             pairs = zip(reply[1::2], reply[2::2], strict=True)
             return Enqueued(False, [], duplicates=[(int(i) - 1, _text(h)) for i, h in pairs])
         return Enqueued(bool(int(reply[0])), [_text(a) for a in reply[1:]])
+
+    def _enqueue_durably(self, queue: str, keys: list[str], args: list[Any]) -> Any:
+        node = node_client(self.client, keys[0])
+        if queue not in self._durable_nodes:
+            check_node(node, self.durability, queue)
+            self._durable_nodes.add(queue)
+        if queue not in self._known_queues:
+            self.client.sadd(self.queues_key, queue)
+            self._known_queues.add(queue)
+        try:
+            return enqueue_and_wait(node, self._shas["enqueue"], keys, args, self.durability)
+        except (redis.ConnectionError, redis.TimeoutError, redis.ResponseError) as exc:
+            moved = not isinstance(exc, redis.ResponseError) or any(
+                word in str(exc) for word in ("MOVED", "CLUSTERDOWN", "READONLY")
+            )
+            if isinstance(self.client, redis.RedisCluster) and moved:
+                # the node may be gone or no longer own the slot: relearn the slots, so that
+                # the retry goes to the queue's new node
+                self._durable_nodes.discard(queue)
+                with suppress(redis.RedisError, redis.exceptions.RedisClusterException):
+                    self.client.nodes_manager.initialize()
+            raise
 
     def wait_register(self, queue: str, job_id: str) -> StoredJob | None:
         """The job as read() finds it (None: no such job), and, unless it is COMPLETED or

@@ -50,6 +50,9 @@ class Figures:
     rtt_loopback_create_jobs: float | None = None
     #: the PING round trip through the proxy less that on loopback (medians, ms)
     rtt_added_ms: float | None = None
+    #: create_job and create_jobs (jobs/s) with min_replicas=1 against a local replica
+    durable_create_job: float | None = None
+    durable_create_jobs: float | None = None
     profile_drain_s: float | None = None
     redis_benchmark: dict[str, Any] = field(default_factory=dict)
     profile_verified: bool = True

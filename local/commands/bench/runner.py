@@ -10,6 +10,7 @@ from .cold_start import measure_cold_start
 from .context import INTERRUPTED, Bench
 from .creating import measure_create_job, measure_create_jobs
 from .drain import measure_process_drain, measure_profile, measure_worker
+from .durable import measure_min_replicas
 from .figures import Figures
 from .progress import say
 from .redis_reference import redis_benchmark, used_memory
@@ -38,6 +39,9 @@ def run_phases(bench: Bench) -> Figures:
             )
     phase(bench, "API in process", measure_api, None)
     phase(bench, "cold start", measure_cold_start, None)
+    bench.admin.flushall()
+    phase(bench, "create_job(s), min_replicas=1", measure_min_replicas, None)
+    bench.admin.flushall()
     if bench.profile:
         phase(bench, "drain under cProfile", measure_profile, None)
     return f
