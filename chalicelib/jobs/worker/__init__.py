@@ -37,7 +37,7 @@ from .fetch import MAINTENANCE_INTERVAL_S, Fetcher
 from .handback import Answer
 from .outbox import CallbackForwarder
 from .slots import Slots
-from .table import Counters, Table
+from .table import Counters, Held, Table
 
 __all__ = ["Counters", "Worker"]
 
@@ -73,6 +73,8 @@ class Worker:
         self._inbox: queue_module.SimpleQueue[tuple[Any, ...]] = queue_module.SimpleQueue()
         self.slots = Slots(self.inflight, handlers, settings, clock, self._inbox.put)
         self.coordinator: Coordinator | None = None
+        #: told of each ended attempt, in the coordinator's thread (see Coordinator.observe)
+        self.observe: Callable[[Held, Any, float], None] | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self.worker_id = ""
@@ -161,6 +163,7 @@ class Worker:
                 scheduler, forwarder, inbox,
             )  # fmt: skip
             self.coordinator.heartbeat = self._heartbeat
+            self.coordinator.observe = self.observe
             self._thread = threading.Thread(
                 target=self.coordinator.loop, name="jobs-coordinator", daemon=True
             )
