@@ -244,9 +244,9 @@ class JobController:
         """Tell `observer(job, outcome, ran_s)` of each attempt this process's worker ends, in
         its coordinator's thread (so it must be quick and must not raise)."""
         worker = self._worker_side()
-        worker.observe = observer
+        worker.observers.append(observer)
         if worker.coordinator is not None:
-            worker.coordinator.observe = observer
+            worker.coordinator.observe = worker.observer()
 
     def start(self) -> None:
         """Run workers in threads of this process until stop(). Handlers are fixed from now on."""
