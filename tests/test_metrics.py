@@ -79,3 +79,4 @@ def test_admin_and_worker_metrics_match_the_queues_after_a_drain(client: Client)
     for histogram in ("jobs_run_seconds", "jobs_wait_seconds"):
         assert worker[(f"{histogram}_count", (("queue", "default"),))] == 4
         assert worker[(f"{histogram}_sum", (("queue", "default"),))] >= 0
+        assert worker[(f"{histogram}_bucket", (("le", "+Inf"), ("queue", "default")))] == 4

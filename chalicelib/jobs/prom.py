@@ -8,6 +8,8 @@ handlers' threads.
 
 from __future__ import annotations
 
+import bisect
+import math
 import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
@@ -56,38 +58,75 @@ def queue_text(queues: Callable[[], Iterable[QueueInfo]]) -> str:
     return generate_latest(registry).decode()
 
 
-class JobMetrics:
-    """A worker process's counters: jobs ended by queue, type and outcome, and the run and wait
-    time histograms. `ended` is called by the coordinator's thread only."""
+class _Histograms:
+    """Per-queue bucket counts and sums of one histogram, in plain lists (one writer)."""
 
     def __init__(self) -> None:
-        from prometheus_client import CollectorRegistry, Counter, Histogram
+        #: queue -> [count per bucket (the last: above every bound)..., sum]
+        self.by_queue: dict[str, list[float]] = {}
 
-        self.registry = CollectorRegistry(auto_describe=True)
-        self.processed = Counter(
-            "jobs_processed",
-            "Attempts that ended in this worker process, by outcome",
-            ["queue", "job_type", "outcome"],
-            registry=self.registry,
-        )
-        self.run_s = Histogram(
-            "jobs_run_seconds", "How long a handler ran", ["queue"],
-            buckets=BUCKETS_S, registry=self.registry,
-        )  # fmt: skip
-        self.wait_s = Histogram(
-            "jobs_wait_seconds", "From when a job became due to its start", ["queue"],
-            buckets=BUCKETS_S, registry=self.registry,
-        )  # fmt: skip
+    def observe(self, queue: str, value_s: float) -> None:
+        counts = self.by_queue.get(queue)
+        if counts is None:
+            counts = self.by_queue[queue] = [0.0] * (len(BUCKETS_S) + 2)
+        counts[bisect.bisect_left(BUCKETS_S, value_s)] += 1
+        counts[-1] += value_s
+
+    def family(self, name: str, documentation: str) -> Any:
+        from prometheus_client.core import HistogramMetricFamily
+
+        family = HistogramMetricFamily(name, documentation, labels=["queue"])
+        for queue, counts in list(self.by_queue.items()):
+            counts = list(counts)
+            cumulative, buckets = 0.0, []
+            for bound, count in zip((*BUCKETS_S, math.inf), counts[:-1], strict=True):
+                cumulative += count
+                buckets.append((_bound_text(bound), cumulative))
+            family.add_metric([queue], buckets, counts[-1])
+        return family
+
+
+def _bound_text(bound: float) -> str:
+    return "+Inf" if bound == math.inf else repr(float(bound))
+
+
+class JobMetrics:
+    """A worker process's counters: attempts ended by queue, type and outcome, and the run and
+    wait time histograms. `ended` is called by the coordinator's thread only and touches plain
+    dicts and lists (no lock, no prometheus_client call): the families are made at each scrape.
+    """
+
+    def __init__(self) -> None:
+        from prometheus_client import CollectorRegistry
+
+        #: (queue, job type, outcome) -> attempts ended
+        self.processed: dict[tuple[str, str, str], int] = {}
+        self.run_s, self.wait_s = _Histograms(), _Histograms()
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(self)  # type: ignore[arg-type]
 
     def ended(self, job: Held, outcome: Any, ran_s: float) -> None:
         """Count one ended attempt (the coordinator's thread)."""
-        queue = job.queue
-        kind = outcome.outcome.value
-        self.processed.labels(queue, job.job.job_type, kind).inc()
-        self.run_s.labels(queue).observe(ran_s)
-        due_at = job.job.due_at
-        if due_at:
-            self.wait_s.labels(queue).observe(max(0.0, time.time() - ran_s - due_at))
+        queue, leased = job.queue, job.job
+        key = (queue, leased.job_type, outcome.outcome.value)
+        self.processed[key] = self.processed.get(key, 0) + 1
+        self.run_s.observe(queue, ran_s)
+        if leased.due_at:
+            self.wait_s.observe(queue, max(0.0, time.time() - ran_s - leased.due_at))
+
+    def collect(self) -> Iterable[Any]:
+        from prometheus_client.core import CounterMetricFamily
+
+        processed = CounterMetricFamily(
+            "jobs_processed",
+            "Attempts that ended in this worker process, by outcome",
+            labels=["queue", "job_type", "outcome"],
+        )
+        for labels, count in list(self.processed.items()):
+            processed.add_metric(list(labels), count)
+        yield processed
+        yield self.run_s.family("jobs_run_seconds", "How long a handler ran")
+        yield self.wait_s.family("jobs_wait_seconds", "From when a job became due to its start")
 
     def text(self) -> str:
         from prometheus_client import generate_latest
