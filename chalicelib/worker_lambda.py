@@ -17,11 +17,12 @@ from __future__ import annotations
 import json
 import logging
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any, Protocol
 
 from chalicelib.jobs import JobController, JobsUnavailable, QueueStats
-from chalicelib.metrics import emf_record
+from chalicelib.metrics import Latencies, emf_record
 
 log = logging.getLogger("chalicelib.worker_lambda")
 
@@ -30,6 +31,8 @@ RESERVE_S = 2.5
 #: below this budget a drain is not worth starting: the invocation only reports
 MIN_BUDGET_S = 0.2
 DEFAULT_SERVICE = "chalice-jobs"
+#: each controller's latency samples: observed once, cleared at each invocation
+_LATENCIES: weakref.WeakKeyDictionary[JobController, Latencies] = weakref.WeakKeyDictionary()
 
 
 class LambdaContext(Protocol):
@@ -96,6 +99,7 @@ def run_worker(
     long passes with no job done), then emit one EMF line (to stdout, where Lambda sends it to
     CloudWatch Logs). Returns a summary of the drain."""
     budget_s = drain_budget_s(context.get_remaining_time_in_millis() / 1000)
+    latencies = _latencies(controller)
     failed_before = controller.counters["failed"]
     started = time.monotonic()
     processed = drain_within(controller, budget_s, idle_exit_s) if budget_s else 0
@@ -109,9 +113,20 @@ def run_worker(
         failed=failed,
         drain_s=drain_s,
         properties={"function": context.function_name, "budget_s": round(budget_s, 3)},
+        latencies=latencies.percentiles(),
     )
     emit(json.dumps(record, separators=(",", ":")))
     return {"processed": processed, "failed": failed, "budget_s": budget_s, "stats": len(stats)}
+
+
+def _latencies(controller: JobController) -> Latencies:
+    """The controller's latency samples, emptied for this invocation."""
+    latencies = _LATENCIES.get(controller)
+    if latencies is None:
+        latencies = _LATENCIES[controller] = Latencies()
+        controller.observe_jobs(latencies.ended)
+    latencies.clear()
+    return latencies
 
 
 def _queue_stats(controller: JobController) -> list[QueueStats]:

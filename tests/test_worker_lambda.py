@@ -14,7 +14,7 @@ from chalice.test import Client
 
 import app
 from chalicelib.jobs import InvalidSettings, QueueStats
-from chalicelib.metrics import emf_record
+from chalicelib.metrics import Latencies, emf_record
 from chalicelib.service import (
     DEFAULT_IDLE_EXIT_S,
     DEFAULT_KICK_DEBOUNCE_S,
@@ -73,6 +73,10 @@ def test_scheduled_worker_drains_jobs_the_api_created(
     assert line["PendingJobs"] == 0
     assert line["Service"] == "chalice-jobs-dev"  # from the dev stage's environment
     assert line["function"] == "worker"
+    units = {m["Name"]: m["Unit"] for m in line["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
+    for name in ("Wait", "Run"):
+        assert units[f"{name}P50Seconds"] == units[f"{name}P99Seconds"] == "Seconds"
+        assert 0 <= line[f"{name}P50Seconds"] <= line[f"{name}P99Seconds"]
 
 
 def test_kicked_worker_drains_the_queue(client: Client) -> None:
@@ -169,6 +173,23 @@ def test_emf_record_is_valid_embedded_metric_format() -> None:
     assert record["OldestPendingAgeSeconds"] == 30.25
     assert record["queues"]["high"]["pending"] == 1
     json.dumps(record, allow_nan=False)
+
+
+def test_latency_percentiles_are_nearest_rank_and_absent_without_samples() -> None:
+    latencies = Latencies()
+    assert latencies.percentiles() == {}
+    latencies.runs_s = [i / 100 for i in range(100, 0, -1)]  # 0.01 .. 1.00, unsorted
+    latencies.waits_s = [5.0]
+    assert latencies.percentiles() == {
+        "WaitP50Seconds": 5.0, "WaitP99Seconds": 5.0, "RunP50Seconds": 0.5, "RunP99Seconds": 0.99
+    }  # fmt: skip
+    record = emf_record(
+        [], service="s", processed=1, failed=0, drain_s=1.0, latencies={"RunP99Seconds": 0.99}
+    )
+    assert record["RunP99Seconds"] == 0.99
+    assert {"Name": "RunP99Seconds", "Unit": "Seconds"} in record["_aws"]["CloudWatchMetrics"][0][
+        "Metrics"
+    ]
 
 
 def test_emf_record_leaves_out_the_age_when_nothing_is_pending() -> None:

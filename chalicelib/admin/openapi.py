@@ -211,6 +211,18 @@ def paths(retry_after_s: int) -> dict[str, Any]:
                 retry_after_s=r,
             )
         },
+        "/admin/api/metrics": {
+            "get": _operation(
+                "adminMetrics",
+                "Every queue's jobs per state and oldest pending age, in the Prometheus text "
+                "format (jobs_queue_jobs, jobs_queue_oldest_pending_seconds)",
+                {
+                    "description": "the Prometheus text format, version 0.0.4",
+                    "content": {"text/plain": {"schema": {"type": "string"}}},
+                },
+                retry_after_s=r,
+            )
+        },
         "/admin/api/workers": {
             "get": _operation(
                 "adminWorkers",

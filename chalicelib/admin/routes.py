@@ -262,6 +262,15 @@ def retry_job(job_id: str) -> Response:
     return ok(retried=job_id)
 
 
+@bp.route("/api/metrics", methods=["GET"], content_types=["*/*"])
+@api_view
+def metrics() -> Response:
+    """Every queue's depths in the Prometheus text format (see docs/operating.md)."""
+    from chalicelib.jobs.prom import CONTENT_TYPE, queue_text
+
+    return Response(queue_text(inspector().queues), headers={"Content-Type": CONTENT_TYPE})
+
+
 @bp.route("/api/workers", methods=["GET"], content_types=["*/*"])
 @api_view
 def list_workers() -> Response:

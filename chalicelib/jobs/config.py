@@ -78,6 +78,8 @@ class Settings:
     #: callbacks may go to http URLs and to loopback, private and link-local hosts (tests and
     #: local use only: on AWS it would let a client reach the VPC and the metadata address)
     callback_allow_private: bool = False
+    #: one JSON line on stdout per ended attempt (JOBS_LOG_JOBS=1; worker/joblog.py)
+    log_jobs: bool = False
     #: reads a secret's text by its id (secret_id, callback_secret_id); the app gives
     #: Secrets Manager's, read once per process (chalicelib/aws.py). Raises JobsUnavailable
     read_secret: Callable[[str], str] | None = field(default=None, repr=False, compare=False)
@@ -209,6 +211,7 @@ ENVIRONMENT: dict[str, tuple[str, Callable[[str], Any]]] = {
     "JOBS_MIN_REPLICAS": ("min_replicas", int),
     "JOBS_DURABLE_AOF": ("durable_aof", lambda v: v.strip().lower() in TRUE_WORDS),
     "JOBS_REPLICA_WAIT_MS": ("replica_wait_ms", int),
+    "JOBS_LOG_JOBS": ("log_jobs", lambda v: v.strip().lower() in TRUE_WORDS),
     "JOBS_CALLBACK_ALLOW_PRIVATE": (
         "callback_allow_private",
         lambda v: v.strip().lower() in TRUE_WORDS,

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
+    from .worker.table import Held
+
 from .attempt import Handler
 from .callbacks import DELIVERY_TYPE
 from .client import MAX_JOBS_PER_CALL, JobClient, JobEntry, KickCallback, Submitted
@@ -246,6 +248,14 @@ class JobController:
         return [json.loads(infos[name]) for name in sorted(infos)]
 
     # -- run -----------------------------------------------------------------------------------
+
+    def observe_jobs(self, observer: Callable[[Held, Any, float], None]) -> None:
+        """Tell `observer(job, outcome, ran_s)` of each attempt this process's worker ends, in
+        its coordinator's thread (so it must be quick and must not raise)."""
+        worker = self._worker_side()
+        worker.observers.append(observer)
+        if worker.coordinator is not None:
+            worker.coordinator.observe = worker.observer()
 
     def start(self) -> None:
         """Run workers in threads of this process until stop(). Handlers are fixed from now on."""

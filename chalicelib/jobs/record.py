@@ -254,6 +254,7 @@ class LeasedJob:
     cancel: bool = False
     #: it has a callback_url: its end puts it in the outbox
     callback: bool = False
+    due_at: float = 0.0  # Unix time it last became ready: run_at (a), next_run_at (w) or ps
 
     @classmethod
     def decode(cls, raw: str | bytes, job_id: str, cancel: bool = False) -> LeasedJob:
@@ -266,15 +267,14 @@ class LeasedJob:
         head_end = text.index("\n")
         h = json.loads(text[1:head_end])
         params, _, rest = text[head_end + 1 :].partition("\n")
-        o = json.loads(rest.partition("\n")[0]) if rest else {}
-        deadline = h.get(HEADER["deadline"])
-        if deadline is not None:
-            deadline = (h[HEADER["created_at"]] + EPOCH_MS + deadline) / 1000
+        o = json.loads(rest.partition("\n")[0]) if rest else {}  # the outcome, once settled
+        created_ms, dl = h[HEADER["created_at"]] + EPOCH_MS, h.get(HEADER["deadline"])
+        due_s = (created_ms + max(h.get("a", 0), o.get("w", 0), o.get("ps", 0))) / 1000
         return cls(job_id, h[HEADER["type"]], params, o.get(OUTCOME["retried"], 0),
                    timeout_s=float(h.get(HEADER["timeout"], DEFAULTS["timeout"])),
                    recovered=o.get(OUTCOME["recovered"], 0), unique=h.get(HEADER["unique"], ""),
-                   deadline=deadline, cancel=cancel,
-                   callback=HEADER["callback"] in h)  # fmt: skip
+                   deadline=None if dl is None else (created_ms + dl) / 1000, cancel=cancel,
+                   callback=HEADER["callback"] in h, due_at=due_s)  # fmt: skip
 
 
 def decode_status(

@@ -53,6 +53,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="S",
         help="seconds that jobs in flight get to finish on SIGTERM before they go back (default 8)",
     )
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="N",
+        help="answer Prometheus scrapes at http://127.0.0.1:N/metrics (queues and this worker)",
+    )
 
 
 def build_controller(args: argparse.Namespace) -> tuple[JobController, str]:
@@ -80,6 +86,8 @@ def run(args: argparse.Namespace) -> int:
             log.error("Redis at %s (from %s) does not answer: %s", shown_url, source, exc)
             return 1
         log.warning("Redis at %s does not answer yet (%s); retrying", shown_url, exc)
+    if args.metrics_port is not None:
+        serve_metrics(controller, args.metrics_port)
     stopping = Flag()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stopping.set())
@@ -102,6 +110,21 @@ def run(args: argparse.Namespace) -> int:
         flush=True,
     )
     return code
+
+
+def serve_metrics(controller: JobController, port: int) -> Any:
+    """/metrics on 127.0.0.1:port: the queues' gauges (read from Redis at each scrape) and this
+    process's job counters, recorded by its coordinator."""
+    from prometheus_client import start_http_server  # noqa: PLC0415
+
+    from chalicelib.jobs.prom import JobMetrics, QueueCollector  # noqa: PLC0415
+
+    metrics = JobMetrics()
+    metrics.registry.register(QueueCollector(controller.inspector.queues))  # type: ignore[arg-type]
+    controller.observe_jobs(metrics.ended)
+    server, _ = start_http_server(port, addr="127.0.0.1", registry=metrics.registry)
+    log.info("metrics at http://127.0.0.1:%d/metrics", port)
+    return server
 
 
 def _wait_while_healthy(controller: JobController, stopping: Flag) -> bool:

@@ -35,9 +35,13 @@ from .coordinator import CLOSE, HAND_BACK, SERVE, Coordinator
 from .deadline import Bounded
 from .fetch import MAINTENANCE_INTERVAL_S, Fetcher
 from .handback import Answer
+from .joblog import log_job_end
 from .outbox import CallbackForwarder
 from .slots import Slots
-from .table import Counters, Table
+from .table import Counters, Held, Table
+
+#: told of an ended attempt: the job, its AttemptOutcome, and how long its handler ran
+Observer = Callable[[Held, Any, float], None]
 
 __all__ = ["Counters", "Worker"]
 
@@ -73,6 +77,8 @@ class Worker:
         self._inbox: queue_module.SimpleQueue[tuple[Any, ...]] = queue_module.SimpleQueue()
         self.slots = Slots(self.inflight, handlers, settings, clock, self._inbox.put)
         self.coordinator: Coordinator | None = None
+        #: told of each ended attempt, in the coordinator's thread (see Coordinator.observe)
+        self.observers: list[Observer] = [log_job_end] if settings.log_jobs else []
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self.worker_id = ""
@@ -134,6 +140,18 @@ class Worker:
         self.worker_id = worker_id
         return worker_id
 
+    def observer(self) -> Observer | None:
+        """One call that tells every observer of an ended attempt; None when there is none."""
+        observers = tuple(self.observers)
+        if len(observers) <= 1:
+            return observers[0] if observers else None
+
+        def tell_all(job: Held, outcome: Any, ran_s: float) -> None:
+            for observe in observers:
+                observe(job, outcome, ran_s)
+
+        return tell_all
+
     def ensure_threads(self) -> None:
         """Start the coordinator, the slots and the waiter once (again after close())."""
         with self._lock:
@@ -161,6 +179,7 @@ class Worker:
                 scheduler, forwarder, inbox,
             )  # fmt: skip
             self.coordinator.heartbeat = self._heartbeat
+            self.coordinator.observe = self.observer()
             self._thread = threading.Thread(
                 target=self.coordinator.loop, name="jobs-coordinator", daemon=True
             )

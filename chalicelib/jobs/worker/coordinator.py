@@ -78,6 +78,8 @@ class Coordinator:
         #: answered when a drain's serving and hand-back are over (None: serve until asked)
         self.drained: Answer | None = None
         self.handing_back: HandBack | None = None
+        #: told of each ended attempt, in this thread (metrics, job-end logs); None: nothing
+        self.observe: Callable[[Held, Any, float], None] | None = None
         #: the queues may hold work: take a batch when there is room
         self.maybe_work = True
         # when each step is next due: monotonic, but for "maintain" and "tick" (the clock's)
@@ -150,6 +152,8 @@ class Coordinator:
         if job.phase is Phase.RUNNING:
             table.leave(job, Phase.DONE)
             table.queue_outcome(job, outcome, time.monotonic())
+            if self.observe is not None:
+                self.observe(job, outcome, ran_s)
 
     def _woken(self, queue: str | None, error: str) -> None:
         self.waiter.busy = False
