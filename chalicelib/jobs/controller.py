@@ -7,12 +7,12 @@ and starts and stops the worker.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -26,13 +26,13 @@ from .client import MAX_JOBS_PER_CALL, JobClient, JobEntry, KickCallback, Submit
 from .config import Settings, make_client, settings_from_env
 from .delivery import CallbackDelivery
 from .inspector import Inspector
-from .model import InvalidJob, JobStatus, JobsUnavailable, QueueStats
+from .model import InvalidJob, JobStatus, QueueStats
 from .options import CreateOptions, create_options
 from .periodic import PeriodicEntry, periodic_entry
 from .store import PeriodicRegistry, Store
 from .store.durable import Durability
 from .waiting import Waiters
-from .worker import Worker
+from .worker import Counters, Worker
 
 log = logging.getLogger("chalicelib.jobs")
 
@@ -299,9 +299,7 @@ class JobController:
         past its budget."""
         worker = self._worker_side()
         before = worker.counters.processed
-        with contextlib.suppress(JobsUnavailable):  # else the drain's own calls say it
-            worker.bounded.prepare()  # connecting and loading scripts is not the budget's work
-        worker.ensure_threads()  # nor starting the threads
+        worker.prepare()  # connecting, loading scripts, starting threads: not the budget's work
         started = time.monotonic()
         if finish_within is None:
             grace_s = min(0.4, max(0.0, time_budget) * 0.2)
@@ -325,13 +323,4 @@ class JobController:
     def counters(self) -> dict[str, int]:
         """This process's totals: processed, failed, lost (outcomes not written: the lease was
         lost), unconfirmed (outcomes whose write Redis never confirmed)."""
-        worker = self._worker
-        if worker is None:
-            return {"processed": 0, "failed": 0, "lost": 0, "unconfirmed": 0}
-        c = worker.counters
-        return {
-            "processed": c.processed,
-            "failed": c.failed,
-            "lost": c.lost,
-            "unconfirmed": c.unconfirmed,
-        }
+        return asdict(self._worker.counters if self._worker is not None else Counters())

@@ -14,6 +14,7 @@ deadline).
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import json
 import logging
 import os
@@ -151,6 +152,13 @@ class Worker:
                 observe(job, outcome, ran_s)
 
         return tell_all
+
+    def prepare(self) -> None:
+        """Connect, load the scripts and start the threads now (a drain does this before its
+        clock starts). Redis being away is left for the drain's own calls to say."""
+        with contextlib.suppress(JobsUnavailable):
+            self.bounded.prepare()
+        self.ensure_threads()
 
     def ensure_threads(self) -> None:
         """Start the coordinator, the slots and the waiter once (again after close())."""
