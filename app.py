@@ -1,7 +1,8 @@
-"""Chalice Jobs on AWS: the maths API and the worker functions.
+"""Chalice Jobs on AWS: the job types' routes and the worker functions.
 
-A table of contents. Each route reads the request, makes one call into chalicelib and shapes the
-answer; each worker function drains the queues for the time its invocation has left. Importing
+A table of contents. Each installed job type (chalicelib/jobtypes/installed.py) gets its three
+routes from `serve`: each reads the request, makes one call into chalicelib and shapes the
+answer. Each worker function drains the queues for the time its invocation has left. Importing
 this module connects to nothing and imports no boto3 (cold starts): the controller is built on
 first use and reused by every later invocation of the process.
 """
@@ -20,7 +21,6 @@ from chalice.app import CloudWatchEvent, Request
 
 from chalicelib import openapi
 from chalicelib.admin.routes import admin_blueprint
-from chalicelib.business import async_maths
 from chalicelib.echo import ECHO_LIMIT, echo
 from chalicelib.jobs import (
     IdempotencyConflict,
@@ -35,6 +35,8 @@ from chalicelib.jobs import (
 )
 from chalicelib.jobs.model import parse_job_id
 from chalicelib.jobs.waiting import MAX_WAIT_S
+from chalicelib.jobtypes import InvalidRequest, JobType
+from chalicelib.jobtypes.installed import job_types
 from chalicelib.redis_url import RedisNotConfigured
 from chalicelib.service import build_app_controller, idle_exit_s, metrics_service
 from chalicelib.worker_lambda import LambdaContext, run_worker
@@ -84,7 +86,7 @@ class RequestRefused(Exception):
 
 #: the answer to each error a view may meet; the first match wins
 _ERROR_STATUS: tuple[tuple[type[Exception], int], ...] = (
-    (async_maths.InvalidRequest, 400),
+    (InvalidRequest, 400),
     (InvalidJobId, 400),
     (JobStateConflict, 409),
     (InvalidJob, 400),
@@ -197,11 +199,11 @@ def idempotency_key() -> str | None:
     return request.headers.get(openapi.IDEMPOTENCY_HEADER)
 
 
-def location_of(job_id: str) -> str:
+def location_of(job_id: str, route: str) -> str:
     """Where the job's status lives, under the path the client used (with API Gateway's stage
-    prefix, such as /api, when it has one)."""
+    prefix, such as /api, when it has one), else under /<route>."""
     request = app.current_request
-    path = (request.context.get("path") if request else None) or "/maths"
+    path = (request.context.get("path") if request else None) or f"/{route}"
     return f"{path.rstrip('/')}/{job_id}"
 
 
@@ -242,56 +244,68 @@ def checked_job_id(job_id: str) -> str:
 
 
 # -- routes ------------------------------------------------------------------------------------
-# content_types=["*/*"]: Chalice would answer other types itself, in its own error format.
 
 
-@app.route("/maths", methods=["POST"], content_types=["*/*"])
-@answers_errors
-def create_maths_job() -> Response:
-    """Enqueue a maths job; 202 with its id, and its status URL in Location. With an
-    Idempotency-Key used before, 202 with the first job's id and Idempotent-Replayed: true.
-    With a callback_url, the job's end is POSTed there (400 for a URL that is not allowed)."""
-    request = async_maths.parse_body(json_body())
-    submitted = get_controller().submit(
-        request.op,
-        request.params,
-        process_in=request.delay_seconds or None,
-        idempotency_key=idempotency_key(),
-        callback_url=request.callback_url,
-    )
-    headers = {"Location": location_of(submitted.job_id)}
-    if submitted.replayed:
-        headers["Idempotent-Replayed"] = "true"
-    return Response(
-        body={"success": True, "res": submitted.job_id}, status_code=202, headers=headers
-    )
+def serve(job_type: JobType) -> None:
+    """`POST /<route>`, `GET /<route>/{job_id}` and `DELETE /<route>/{job_id}` for a job type."""
+    route = job_type.route
+
+    def create() -> Response:
+        """Enqueue a job; 202 with its id, and its status URL in Location. With an
+        Idempotency-Key used before, 202 with the first job's id and Idempotent-Replayed: true.
+        With a callback_url, the job's end is POSTed there (400 for a URL that is not allowed)."""
+        request = job_type.parse_body(json_body())
+        submitted = get_controller().submit(
+            request.job_type,
+            request.params,
+            process_in=request.delay_seconds or None,
+            idempotency_key=idempotency_key(),
+            callback_url=request.callback_url,
+        )
+        headers = {"Location": location_of(submitted.job_id, route)}
+        if submitted.replayed:
+            headers["Idempotent-Replayed"] = "true"
+        return Response(
+            body={"success": True, "res": submitted.job_id}, status_code=202, headers=headers
+        )
+
+    def read(job_id: str) -> Response:
+        """The job's state and result; with `?wait=N`, as soon as it is COMPLETED or FAILED or
+        after N seconds. A body, as the original sample request sends, is ignored."""
+        job_id, wait = checked_job_id(job_id), wait_seconds()
+        controller = get_controller()
+        status = controller.get_status(job_id) if wait is None else controller.wait(job_id, wait)
+        return Response(body=status_body(status), status_code=200)
+
+    def cancel(job_id: str) -> Response:
+        """Cancel a job: 200 with its status (FAILED "cancelled", or ACTIVE and asked to stop);
+        409 when it is COMPLETED or FAILED already."""
+        status = get_controller().cancel(checked_job_id(job_id))
+        return Response(body=status_body(status), status_code=200)
+
+    name = route.replace("-", "_")
+    for view, verb, path, method in (
+        (create, "create", f"/{route}", "POST"),
+        (read, "get", f"/{route}/{{job_id}}", "GET"),
+        (cancel, "cancel", f"/{route}/{{job_id}}", "DELETE"),
+    ):
+        view.__name__ = view.__qualname__ = f"{verb}_{name}_job"
+        # content_types=["*/*"]: Chalice would answer other types itself, in its own format
+        app.route(path, methods=[method], content_types=["*/*"])(answers_errors(view))
 
 
-@app.route("/maths/{job_id}", methods=["GET"], content_types=["*/*"])
-@answers_errors
-def get_maths_job(job_id: str) -> Response:
-    """The job's state and result; with `?wait=N`, as soon as it is COMPLETED or FAILED or
-    after N seconds. A body, as the original sample request sends, is ignored."""
-    job_id, wait = checked_job_id(job_id), wait_seconds()
-    controller = get_controller()
-    status = controller.get_status(job_id) if wait is None else controller.wait(job_id, wait)
-    return Response(body=status_body(status), status_code=200)
+for _job_type in job_types():
+    serve(_job_type)
 
 
-@app.route("/maths/{job_id}", methods=["DELETE"], content_types=["*/*"])
-@answers_errors
-def cancel_maths_job(job_id: str) -> Response:
-    """Cancel a job: 200 with its status (FAILED "cancelled", or ACTIVE and asked to stop);
-    409 when it is COMPLETED or FAILED already."""
-    status = get_controller().cancel(checked_job_id(job_id))
-    return Response(body=status_body(status), status_code=200)
-
-
+# content_types=["*/*"]: Chalice would answer other types itself, in its own error format
 @app.route("/openapi.json", methods=["GET"], content_types=["*/*"])
 def openapi_document() -> Response:
     """This API's OpenAPI 3.1 document (the same as openapi.json at the project's root)."""
     return Response(
-        body=openapi.document(max_body_bytes=MAX_BODY_BYTES, retry_after_s=RETRY_AFTER_S),
+        body=openapi.document(
+            job_types(), max_body_bytes=MAX_BODY_BYTES, retry_after_s=RETRY_AFTER_S
+        ),
         status_code=200,
     )
 
