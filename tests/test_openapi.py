@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import jsonschema
@@ -14,6 +15,8 @@ from chalice.test import Client, HTTPResponse
 from openapi_spec_validator import validate
 
 import app
+from chalicelib import openapi
+from chalicelib.jobs import JobState
 from local.parts.redis_server import free_port
 from tests.api_helpers import PROJECT_DIR, SEED_BODY, SEED_HEADERS, dev_client, post_json, use_redis
 
@@ -59,6 +62,49 @@ def test_every_route_is_documented_and_nothing_else() -> None:
     documented = {(method, path) for path, item in DOCUMENT["paths"].items() for method in item}
 
     assert documented == routes
+
+
+def schemas_in(node: object, where: str = "#") -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every schema object of the document, with where it is."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            here = f"{where}/{key}"
+            if key in ("schema", "items") and isinstance(value, dict):
+                yield here, value
+            elif key in ("properties", "schemas") and isinstance(value, dict):
+                yield from ((f"{here}/{name}", sub) for name, sub in value.items())
+            elif key == "anyOf":
+                yield from ((f"{here}/{i}", sub) for i, sub in enumerate(value))
+            yield from schemas_in(value, here)
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from schemas_in(value, f"{where}/{index}")
+
+
+def test_every_schema_has_a_type() -> None:
+    """A schema without a type (a bare const) makes generated clients fail to import."""
+    untyped = [
+        where
+        for where, schema in schemas_in(DOCUMENT)
+        if not {"type", "$ref", "anyOf"} & set(schema)
+    ]
+    assert untyped == []
+
+
+def test_ids_and_queue_names_carry_their_patterns_and_required_parameters_are_required() -> None:
+    parameters = [
+        (path, parameter)
+        for path, item in DOCUMENT["paths"].items()
+        for operation in item.values()
+        for parameter in operation.get("parameters", [])
+    ]
+    patterns = {p["schema"].get("pattern") for _, p in parameters if p["name"] == "job_id"}
+    assert patterns == {openapi.JOB_ID_PATTERN}
+    queues = {p["schema"].get("pattern") for _, p in parameters if p["name"] == "queue"}
+    assert queues == {"^[A-Za-z0-9_-]{1,64}$"}
+    (state,) = [p for path, p in parameters if p["name"] == "state"]
+    assert state["required"] is True
+    assert state["schema"]["enum"] == [s.name for s in sorted(JobState, key=lambda s: s.value)]
 
 
 def test_request_schema_matches_the_code() -> None:
