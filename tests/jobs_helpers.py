@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -71,3 +71,26 @@ def start_worker_process(redis_url: str, *args: str) -> subprocess.Popen[str]:
     line = process.stdout.readline()
     assert line.strip() == "ready", f"worker process did not start: {line!r}"
     return process
+
+
+def settle(
+    controller: JobController, queues: Sequence[str] | None = None, timeout_s: float = 30.0
+) -> int:
+    """Drain in 0.2 s slices until no job of `queues` (default: every known queue) is PENDING
+    or ACTIVE, and return how many attempts ended meanwhile (the queues' own counters, so an
+    outcome written after a slice ended counts too). On an idle machine one slice does it, as a
+    bare drain(0.2) did; on a loaded one a single short drain could end before its job did, and
+    the test failed for nothing. Fails after timeout_s (a paused queue never settles)."""
+    names = list(queues or controller.known_queues())
+
+    def ended() -> int:
+        return sum(s.processed_total for s in controller.queue_stats(names)) if names else 0
+
+    before, deadline = ended(), time.monotonic() + timeout_s
+    while True:
+        controller.drain(0.2)
+        stats = controller.queue_stats(names) if names else []
+        if all(s.pending == 0 and s.active == 0 for s in stats):
+            return ended() - before
+        if time.monotonic() > deadline:
+            raise AssertionError(f"queues {names} still busy after {timeout_s}s: {stats}")

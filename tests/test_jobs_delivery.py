@@ -15,6 +15,7 @@ from chalicelib.jobs import JobController, JobResult, JobState
 from local.parts.redis_server import RedisServer
 from tests import jobs_worker
 from tests.jobs_helpers import (
+    settle,
     start_worker_process,
     traces_client,
     wait_for_state,
@@ -176,10 +177,10 @@ def test_worker_carries_on_after_redis_forgets_its_scripts(any_redis_url: str) -
     c = JobController(any_redis_url)
     c.add_handler("test:one", lambda p: JobResult(True, res=p["n"]))
     first = c.create_job("test:one", {"n": 1})
-    assert c.drain(0.2) == 1
+    assert settle(c) == 1
     traces_client(any_redis_url).script_flush()
     second = c.create_job("test:one", {"n": 2})
-    assert c.drain(0.2) == 1
+    assert settle(c) == 1
     assert c.get_status(first).result == 1 and c.get_status(second).result == 2
 
 

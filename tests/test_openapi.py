@@ -19,6 +19,7 @@ from chalicelib import openapi
 from chalicelib.jobs import JobState
 from local.parts.redis_server import free_port
 from tests.api_helpers import PROJECT_DIR, SEED_BODY, SEED_HEADERS, dev_client, post_json, use_redis
+from tests.jobs_helpers import settle
 
 DOCUMENT: dict[str, Any] = json.loads((PROJECT_DIR / "openapi.json").read_text())
 UNKNOWN_ID = "default@2f1e6a52-3c1d-4b7a-9e55-0d6a3b8c9f10"
@@ -122,13 +123,13 @@ def test_created_and_read_jobs_fit_their_schemas(client: Client) -> None:
     job_id = created.json_body["res"]
     check_answer("get", "/maths/{job_id}", client.http.get(f"/maths/{job_id}"))
 
-    app.get_controller().drain(0.2)
+    settle(app.get_controller())
     done = client.http.get(f"/maths/{job_id}")
     assert done.json_body["status"] == "COMPLETED"
     check_answer("get", "/maths/{job_id}", done)
 
     failing = post_json(client, {"a": 1, "b": 0, "op": "math:divide"}).json_body["res"]
-    app.get_controller().drain(0.2)
+    settle(app.get_controller())
     failed = client.http.get(f"/maths/{failing}")
     assert failed.json_body["status"] == "FAILED"
     check_answer("get", "/maths/{job_id}", failed)
