@@ -12,7 +12,7 @@ from typing import TypeVar
 
 import redis
 
-from chalicelib.jobs import JobController, JobNotFound, JobState, JobStatus
+from chalicelib.jobs import JobController, JobNotFound, JobState, JobStatus, QueueStats
 from chalicelib.jobs.config import Settings, make_client
 
 REPO = Path(__file__).resolve().parent.parent
@@ -76,21 +76,23 @@ def start_worker_process(redis_url: str, *args: str) -> subprocess.Popen[str]:
 def settle(
     controller: JobController, queues: Sequence[str] | None = None, timeout_s: float = 30.0
 ) -> int:
-    """Drain in 0.2 s slices until no job of `queues` (default: every known queue) is PENDING
-    or ACTIVE, and return how many attempts ended meanwhile (the queues' own counters, so an
-    outcome written after a slice ended counts too). On an idle machine one slice does it, as a
-    bare drain(0.2) did; on a loaded one a single short drain could end before its job did, and
-    the test failed for nothing. Fails after timeout_s (a paused queue never settles)."""
-    names = list(queues or controller.known_queues())
+    """Drain in 0.2 s slices until no job of `queues` (default: every known queue, those the
+    drain itself creates included) is PENDING or ACTIVE, and return how many attempts ended
+    meanwhile (the queues' own counters, so an outcome written after a slice ended counts too).
+    On an idle machine one slice does it, as a bare drain(0.2) did; on a loaded one a single
+    short drain could end before its job did, and the test failed for nothing. Fails after
+    timeout_s (a paused queue never settles)."""
 
-    def ended() -> int:
-        return sum(s.processed_total for s in controller.queue_stats(names)) if names else 0
+    def counts() -> dict[str, QueueStats]:
+        names = list(queues or controller.known_queues())
+        return {s.queue: s for s in controller.queue_stats(names)} if names else {}
 
-    before, deadline = ended(), time.monotonic() + timeout_s
+    before = {name: s.processed_total for name, s in counts().items()}
+    deadline = time.monotonic() + timeout_s
     while True:
         controller.drain(0.2)
-        stats = controller.queue_stats(names) if names else []
-        if all(s.pending == 0 and s.active == 0 for s in stats):
-            return ended() - before
+        stats = counts()
+        if all(s.pending == 0 and s.active == 0 for s in stats.values()):
+            return sum(s.processed_total - before.get(name, 0) for name, s in stats.items())
         if time.monotonic() > deadline:
-            raise AssertionError(f"queues {names} still busy after {timeout_s}s: {stats}")
+            raise AssertionError(f"queues still busy after {timeout_s}s: {stats}")

@@ -143,7 +143,7 @@ def test_redis_that_does_not_answer_raises_jobs_unavailable_fast() -> None:
         started = time.monotonic()
         with pytest.raises(JobsUnavailable):
             call()
-        assert time.monotonic() - started < 2.0
+        assert time.monotonic() - started < 4  # refused at once, with room for a loaded machine
 
 
 def test_redis_that_dies_mid_way_raises_jobs_unavailable() -> None:

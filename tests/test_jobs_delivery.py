@@ -102,7 +102,7 @@ def test_drain_returns_near_its_budget_and_leaves_no_job_active(any_redis_url: s
     started = time.monotonic()
     processed = c.drain(2.0)
     elapsed = time.monotonic() - started
-    assert elapsed < 2.5
+    assert elapsed < 3.5  # near its 2 s, not the 5 s the 400 jobs would take
     stats = c.queue_stats()[0]
     assert stats.active == 0 and 0 < processed < 400
     assert stats.completed == processed and stats.pending == 400 - processed
@@ -128,7 +128,7 @@ def test_stop_with_jobs_in_flight_finishes_or_hands_them_back(any_redis_url: str
     wait_until(lambda: c.queue_stats()[0].active == 20, what="the worker to hold every job")
     started = time.monotonic()
     c.stop(timeout=0.3)
-    assert time.monotonic() - started < 2.0
+    assert time.monotonic() - started < 5  # not the 30 s the stuck handlers would take
     stats = c.queue_stats()[0]
     assert (stats.active, stats.pending, stats.completed) == (0, 20, 3)
     release.set()
@@ -194,7 +194,7 @@ def test_drain_with_redis_gone_returns_on_time_and_the_jobs_survive(tmp_path: Pa
         server.stop()
         started = time.monotonic()
         assert c.drain(1.0) == 0
-        assert time.monotonic() - started < 2.5
+        assert time.monotonic() - started < 4.5  # near its 1 s budget, not stuck on Redis
         server = RedisServer(port=port, data_dir=str(tmp_path), appendonly=True).start()
         assert c.drain(0.5) == 1
         assert c.get_status(job_id).result == 1

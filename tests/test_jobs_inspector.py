@@ -245,8 +245,8 @@ def test_a_running_worker_honours_pause_and_resume(controller: JobController) ->
     assert c.get_status(job_id).state is JobState.PENDING
     started = time.monotonic()
     c.inspector.resume("default")
-    wait_for_state(c, job_id, JobState.COMPLETED, timeout_s=3)
-    assert time.monotonic() - started < 2  # at once, not at the next maintenance pass
+    wait_for_state(c, job_id, JobState.COMPLETED)
+    assert time.monotonic() - started < 4  # at once, not at the next 5 s maintenance pass
 
 
 def test_unknown_queues_and_bad_arguments_are_refused(controller: JobController) -> None:

