@@ -19,8 +19,9 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 venv: $(STAMP)
 
+# the API and the workers restart when app.py or chalicelib/ changes; RELOAD=0 turns that off
 run: venv
-	$(PY) -m local up
+	$(PY) -m local up $(if $(filter 0,$(RELOAD)),,--reload)
 
 # the dashboard test needs Debian's chromium and chromium-driver: installed here when missing and
 # make runs as root with apt-get (CI, a container); otherwise the test is skipped, saying so

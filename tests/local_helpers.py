@@ -164,10 +164,11 @@ def start_stack(
     command: Sequence[str] | None = None,
     env: dict[str, str] | None = None,
     api_port: int | None = None,
+    cwd: Path = REPO,
 ) -> RunningStack:
-    """Start `python -m local up` on free ports (or `command`, given LOCAL_* in its env). Unless
-    `env` says otherwise, Redis is a redis-server binary: a Docker engine on the machine is left
-    alone."""
+    """Start `python -m local up` on free ports (or `command`, given LOCAL_* in its env), in
+    `cwd` (a copy of the project, say). Unless `env` says otherwise, Redis is a redis-server
+    binary: a Docker engine on the machine is left alone."""
     api_port = api_port or free_port()
     redis_port = free_port()
     env = env or clean_env(LOCAL_REDIS="binary")
@@ -177,7 +178,7 @@ def start_stack(
     argv = list(command) if command else [sys.executable, "-m", "local", "up", *up_args]
     process = subprocess.Popen(
         argv,
-        cwd=REPO,
+        cwd=cwd,
         env=env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
