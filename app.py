@@ -10,18 +10,16 @@ first use and reused by every later invocation of the process.
 from __future__ import annotations
 
 import functools
-import math
 import threading
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import unquote
 
 from chalice import Chalice, Rate, Response
 from chalice.app import CloudWatchEvent, Request
 
 from chalicelib import openapi
 from chalicelib.admin.routes import admin_blueprint
-from chalicelib.echo import ECHO_LIMIT, echo
+from chalicelib.echo import echo
 from chalicelib.jobs import (
     IdempotencyConflict,
     InvalidJob,
@@ -29,13 +27,19 @@ from chalicelib.jobs import (
     JobController,
     JobNotFound,
     JobStateConflict,
-    JobStatus,
     JobStoreFull,
     JobsUnavailable,
 )
-from chalicelib.jobs.model import parse_job_id
-from chalicelib.jobs.waiting import MAX_WAIT_S
 from chalicelib.jobtypes import InvalidRequest, JobType
+from chalicelib.jobtypes.callback_guard import refuse_link_local
+from chalicelib.jobtypes.edge import (
+    MAX_BODY_BYTES,
+    RequestRefused,
+    checked_job_id,
+    json_body,
+    location_of,
+    wait_seconds,
+)
 from chalicelib.jobtypes.installed import job_types
 from chalicelib.redis_url import RedisNotConfigured
 from chalicelib.service import build_app_controller, idle_exit_s, metrics_service
@@ -43,7 +47,6 @@ from chalicelib.worker_lambda import LambdaContext, run_worker
 
 app = Chalice(app_name="chalice-jobs")
 
-MAX_BODY_BYTES = 16 * 1024
 #: after a 503, when a client may try again
 RETRY_AFTER_S = 1
 
@@ -74,14 +77,6 @@ def reset_controller() -> None:
 
 
 # -- errors at the edge ------------------------------------------------------------------------
-
-
-class RequestRefused(Exception):
-    """A request refused before it reaches the jobs: its status code and the client's message."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 #: the answer to each error a view may meet; the first match wins
@@ -174,76 +169,14 @@ def one_error_shape(event: Request, get_response: Callable[[Request], Response])
     return error_response(response.status_code, message, response.headers)
 
 
-def json_body() -> bytes:
-    """The request's body, if it is at most 16 KiB and declared JSON (or not declared)."""
-    request = app.current_request
-    assert request is not None
-    raw = request.raw_body
-    body = raw.encode() if isinstance(raw, str) else raw
-    if len(body) > MAX_BODY_BYTES:
-        raise RequestRefused(413, f"body is {len(body)} bytes; the limit is {MAX_BODY_BYTES}")
-    content_type = request.headers.get("content-type", "application/json")
-    media_type = content_type.partition(";")[0].strip().lower()
-    if media_type != "application/json" and not media_type.endswith("+json"):
-        raise RequestRefused(
-            415, f"content-type must be application/json, got {echo(content_type)}"
-        )
-    return body
-
-
-def idempotency_key() -> str | None:
-    """The request's Idempotency-Key header, None when absent (the jobs package checks it:
-    1-255 printable ASCII characters, else InvalidJob, a 400)."""
-    request = app.current_request
-    assert request is not None
-    return request.headers.get(openapi.IDEMPOTENCY_HEADER)
-
-
-def location_of(job_id: str, route: str) -> str:
-    """Where the job's status lives, under the path the client used (with API Gateway's stage
-    prefix, such as /api, when it has one), else under /<route>."""
-    request = app.current_request
-    path = (request.context.get("path") if request else None) or f"/{route}"
-    return f"{path.rstrip('/')}/{job_id}"
-
-
-def status_body(status: JobStatus) -> dict[str, Any]:
-    """The status answer: state code, status name, result (null until there is one), and the
-    error of a failed attempt, `cancelled` and the handler's `progress` when there are."""
-    return status.body()
-
-
-def wait_seconds() -> float | None:
-    """The request's `wait` query parameter: seconds from 0 to 25 (decimals allowed), None
-    when absent; anything else is a 400."""
-    request = app.current_request
-    raw = (request.query_params or {}).get("wait") if request is not None else None
-    if raw is None:
-        return None
-    try:
-        seconds = float(raw)
-    except ValueError:
-        seconds = math.nan
-    if not (math.isfinite(seconds) and 0 <= seconds <= MAX_WAIT_S):
-        raise RequestRefused(400, f"wait must be 0 to {MAX_WAIT_S:g} seconds, got {echo(raw)}")
-    return seconds
-
-
-def checked_job_id(job_id: str) -> str:
-    """The path's job id, decoded (API Gateway passes `@` as %40); an id too long to quote
-    whole is refused here, shown cut."""
-    job_id = unquote(job_id)
-    if len(job_id) > ECHO_LIMIT:
-        try:
-            parse_job_id(job_id)
-        except InvalidJobId:
-            raise RequestRefused(
-                400, f"job id must look like 'default@<uuid4>', got {echo(job_id)}"
-            ) from None
-    return job_id
-
-
 # -- routes ------------------------------------------------------------------------------------
+
+
+def current_request() -> Request:
+    """The request a view is answering (Chalice sets it before calling the view)."""
+    request = app.current_request
+    assert request is not None
+    return request
 
 
 def serve(job_type: JobType) -> None:
@@ -254,15 +187,18 @@ def serve(job_type: JobType) -> None:
         """Enqueue a job; 202 with its id, and its status URL in Location. With an
         Idempotency-Key used before, 202 with the first job's id and Idempotent-Replayed: true.
         With a callback_url, the job's end is POSTed there (400 for a URL that is not allowed)."""
-        request = job_type.parse_body(json_body())
-        submitted = get_controller().submit(
+        request = job_type.parse_body(json_body(current_request(), MAX_BODY_BYTES))
+        controller = get_controller()
+        if request.callback_url and controller.settings.callback_allow_private:
+            refuse_link_local(request.callback_url)
+        submitted = controller.submit(
             request.job_type,
             request.params,
             process_in=request.delay_seconds or None,
-            idempotency_key=idempotency_key(),
+            idempotency_key=current_request().headers.get(openapi.IDEMPOTENCY_HEADER),
             callback_url=request.callback_url,
         )
-        headers = {"Location": location_of(submitted.job_id, route)}
+        headers = {"Location": location_of(current_request(), submitted.job_id, route)}
         if submitted.replayed:
             headers["Idempotent-Replayed"] = "true"
         return Response(
@@ -272,16 +208,16 @@ def serve(job_type: JobType) -> None:
     def read(job_id: str) -> Response:
         """The job's state and result; with `?wait=N`, as soon as it is COMPLETED or FAILED or
         after N seconds. A body, as the original sample request sends, is ignored."""
-        job_id, wait = checked_job_id(job_id), wait_seconds()
+        job_id, wait = checked_job_id(job_id), wait_seconds(current_request())
         controller = get_controller()
         status = controller.get_status(job_id) if wait is None else controller.wait(job_id, wait)
-        return Response(body=status_body(status), status_code=200)
+        return Response(body=status.body(), status_code=200)
 
     def cancel(job_id: str) -> Response:
         """Cancel a job: 200 with its status (FAILED "cancelled", or ACTIVE and asked to stop);
         409 when it is COMPLETED or FAILED already."""
         status = get_controller().cancel(checked_job_id(job_id))
-        return Response(body=status_body(status), status_code=200)
+        return Response(body=status.body(), status_code=200)
 
     name = route.replace("-", "_")
     for view, verb, path, method in (

@@ -109,3 +109,17 @@ def test_missing_jobs_and_queues_exit_1_and_usage_errors_2(
 ) -> None:
     got, out, err = jobs(capsys, *argv)
     assert (got, out) == (code, "") and message in err
+
+
+def test_non_ascii_is_printed_as_is(
+    controller: JobController, capsys: pytest.CaptureFixture[str]
+) -> None:
+    controller.add_handler("test:echo", lambda p: JobResult(True, res=p["text"].upper()))
+    job_id = controller.create_job("test:echo", {"text": "héllo wörld ✓"})
+    settle(controller)
+
+    code, out, _ = jobs(capsys, "show", job_id)
+    assert code == 0
+    assert '{"text": "héllo wörld ✓"}' in out and '"HÉLLO WÖRLD ✓"' in out
+    code, out, _ = jobs(capsys, "show", job_id, "--json")
+    assert '"héllo wörld ✓"' in out and "\\u" not in out
