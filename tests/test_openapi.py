@@ -17,6 +17,7 @@ from openapi_spec_validator import validate
 import app
 from chalicelib import openapi
 from chalicelib.jobs import JobState
+from chalicelib.jobtypes.installed import job_types
 from local.parts.redis_server import free_port
 from tests.api_helpers import PROJECT_DIR, SEED_BODY, SEED_HEADERS, dev_client, post_json, use_redis
 from tests.jobs_helpers import settle
@@ -53,7 +54,7 @@ def test_root_file_is_what_the_app_serves(client: Client) -> None:
 
     assert response.status_code == 200
     assert response.headers["Content-Type"] == "application/json"
-    assert response.json_body == DOCUMENT
+    assert response.json_body == DOCUMENT, "openapi.json is not what the app serves: make openapi"
 
 
 def test_every_route_is_documented_and_nothing_else() -> None:
@@ -196,6 +197,9 @@ README_ROW = re.compile(r"^\| `(GET|POST|DELETE) (/[^`]*)` \| .+ \| ([0-9, ]+) \
 
 
 def test_readme_api_table_lists_each_operation_and_its_statuses() -> None:
+    """Every row is an operation with its statuses; every operation has a row, but those of
+    job types added beside maths (docs/your-first-job-type.md: they need no README row)."""
+    added = {f"/{jt.route}" for jt in job_types() if jt.route != "maths"}
     readme = (PROJECT_DIR / "README.md").read_text()
     in_readme = {
         (method.lower(), path): sorted(code.strip() for code in codes.split(","))
@@ -205,6 +209,7 @@ def test_readme_api_table_lists_each_operation_and_its_statuses() -> None:
         (method, path): sorted(operation["responses"])
         for path, item in DOCUMENT["paths"].items()
         for method, operation in item.items()
+        if path.partition("/{")[0] not in added
     }
 
     assert in_readme == in_document

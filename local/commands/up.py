@@ -159,10 +159,11 @@ def banner(args: argparse.Namespace, redis: RunningRedis, workers: list[Child], 
         f"  redis     {redacted(redis.url)}  {redis.description}{redis_pid}",
         *(f"  {w.name:<9} pid {w.pid}, concurrency {args.concurrency}" for w in workers),
         f"  api       {base}  chalice local, stage {args.stage}, pid {api.pid}",
-        "try it:",
-        f"  curl -s -X POST {base}/maths -H 'content-type: application/json' "
-        """-d '{"a": 2, "b": 3, "op": "math:multiply"}'""",
-        f"  curl -s {base}/maths/<the res of the answer above>",
+        "try it (the POST answers the job's id in res; the GET waits up to 10 s for its end):",
+        f"  id=$(curl -s -X POST {base}/maths -H 'content-type: application/json' "
+        """-d '{"a": 2, "b": 3, "op": "math:multiply"}' """
+        """| python3 -c 'import json, sys; print(json.load(sys.stdin)["res"])')""",
+        f'  curl -s "{base}/maths/$id?wait=10"',
         f"the dashboard: {base}/admin/#token={args.admin_token}",
         "callbacks: POST a callback_url (http and local hosts allowed here, link-local never); "
         + (
