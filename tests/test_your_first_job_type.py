@@ -57,11 +57,12 @@ def test_the_walkthrough_builds_a_job_type_that_runs_under_make_run(tmp_path: Pa
         stack.wait_for_line(READY_LINE)
         (file_name,) = [name for name in page if name.startswith("file ")]
         (project / file_name.split()[1]).write_text(page[file_name])
+        # one save at a time, as a person makes them: each reloads the stack
+        stack.wait_for_line("restarted for the code change", timeout_s=60)
         installed = project / "chalicelib" / "jobtypes" / "installed.py"
         source = installed.read_text()
         line = page["line chalicelib/jobtypes/installed.py"]
         installed.write_text(source.replace("MODULES = (\n", f"MODULES = (\n{line}", 1))
-
         stack.wait_for_line("restarted for the code change", timeout_s=60)
         api_reloaded(stack)
         answer = follow(page["run"], stack)

@@ -203,6 +203,8 @@ def run(args: argparse.Namespace) -> int:
         sup.mux.say(str(exc))
         return 0 if sup.stop_requested.is_set() else 1
     failed = False
+    # the code the workers are about to import: a change from here on restarts them
+    args.code_watch = CodeWatch(REPO) if args.reload else None
     try:
         workers = start_workers(sup, args, redis.url)
         api = start_api(sup, args, redis.url)
@@ -233,7 +235,8 @@ def keep_running(
     or Redis exiting ends the watch."""
     budget = RestartBudget(WORKER_RESTARTS, WORKER_RESTART_WINDOW_S)
     reloading: set[str] = set()
-    tick = reload_on_change(sup, workers, reloading) if args.reload else None
+    watch = getattr(args, "code_watch", None)
+    tick = reload_on_change(sup, watch, workers, reloading) if watch else None
     while (died := sup.watch(tick)) is not None:
         if died not in workers:
             sup.mux.say(f"{died.name} exited on its own; stopping the stack")
@@ -261,12 +264,11 @@ def keep_running(
 
 
 def reload_on_change(
-    sup: Supervisor, workers: list[Child], reloading: set[str]
+    sup: Supervisor, watch: CodeWatch, workers: list[Child], reloading: set[str]
 ) -> Callable[[], None]:
     """A tick for Supervisor.watch: when app.py or chalicelib/ changed, SIGTERM every worker
     (jobs in flight finish or go back to PENDING) and note it, so that keep_running starts a
     fresh one on the new code without counting it as a crash."""
-    watch = CodeWatch(REPO)
 
     def tick() -> None:
         if not watch.changed():
