@@ -17,7 +17,7 @@ from typing import Any
 from chalice import Chalice, Rate, Response
 from chalice.app import CloudWatchEvent, Request
 
-from chalicelib import openapi
+from chalicelib import openapi, public
 from chalicelib.admin.routes import admin_blueprint
 from chalicelib.echo import echo
 from chalicelib.jobs import (
@@ -42,7 +42,7 @@ from chalicelib.jobtypes.edge import (
 )
 from chalicelib.jobtypes.installed import job_types
 from chalicelib.redis_url import RedisNotConfigured
-from chalicelib.service import build_app_controller, idle_exit_s, metrics_service
+from chalicelib.service import admin_enabled, build_app_controller, idle_exit_s, metrics_service
 from chalicelib.worker_lambda import LambdaContext, run_worker
 
 app = Chalice(app_name="chalice-jobs")
@@ -169,6 +169,12 @@ def one_error_shape(event: Request, get_response: Callable[[Request], Response])
     return error_response(response.status_code, message, response.headers)
 
 
+@app.middleware("http")
+def safe_headers(event: Request, get_response: Callable[[Request], Response]) -> Response:
+    """Every answer: not cached, and not sniffed as another type (chalicelib/public.py)."""
+    return public.with_safe_headers(get_response(event))
+
+
 # -- routes ------------------------------------------------------------------------------------
 
 
@@ -211,13 +217,13 @@ def serve(job_type: JobType) -> None:
         job_id, wait = checked_job_id(job_id), wait_seconds(current_request())
         controller = get_controller()
         status = controller.get_status(job_id) if wait is None else controller.wait(job_id, wait)
-        return Response(body=status.body(), status_code=200)
+        return Response(body=public.status_body(status), status_code=200)
 
     def cancel(job_id: str) -> Response:
         """Cancel a job: 200 with its status (FAILED "cancelled", or ACTIVE and asked to stop);
         409 when it is COMPLETED or FAILED already."""
         status = get_controller().cancel(checked_job_id(job_id))
-        return Response(body=status.body(), status_code=200)
+        return Response(body=public.status_body(status), status_code=200)
 
     name = route.replace("-", "_")
     for view, verb, path, method in (
@@ -238,12 +244,10 @@ for _job_type in job_types():
 @app.route("/openapi.json", methods=["GET"], content_types=["*/*"])
 def openapi_document() -> Response:
     """This API's OpenAPI 3.1 document (the same as openapi.json at the project's root)."""
-    return Response(
-        body=openapi.document(
-            job_types(), max_body_bytes=MAX_BODY_BYTES, retry_after_s=RETRY_AFTER_S
-        ),
-        status_code=200,
+    document = openapi.document(
+        job_types(), max_body_bytes=MAX_BODY_BYTES, retry_after_s=RETRY_AFTER_S
     )
+    return Response(body=public.visible_document(document, admin_enabled()), status_code=200)
 
 
 # the operators' API and dashboard (chalicelib/admin): 404 unless an admin token is configured

@@ -45,7 +45,7 @@ def _schemas(job_types: Iterable[JobType]) -> dict[str, Any]:
         schemas.update(jobtype_openapi.schemas(job_type))
         results.append(dict(job_type.result))
     status = status_schema({"anyOf": results} if len(results) > 1 else results[0])
-    told = {k: v for k, v in status["properties"].items() if k != "callback_id"}
+    told = status["properties"]
     schemas["CallbackBody"] = {
         **status,
         "description": "what a callback POSTs: the status of the job that ended, with its id",
@@ -76,14 +76,6 @@ def _shared_schemas() -> dict[str, Any]:
                 "message": {"type": "string"},
             },
         },
-        "Delivery": {
-            "type": "object",
-            "required": ["status", "url"],
-            "additionalProperties": False,
-            "description": f"the result of a callback delivery (a job of the '{CALLBACK_QUEUE}' "
-            "queue): the receiver's HTTP status and the URL called",
-            "properties": {"status": {"type": "integer"}, "url": {"type": "string"}},
-        },
         "Error": {
             "type": "object",
             "required": ["success", "error"],
@@ -104,7 +96,8 @@ def _job_ended() -> dict[str, Any]:
             "description": "POSTed to the job's callback_url, once per end, by a delivery job "
             f"of the '{CALLBACK_QUEUE}' queue: retried with backoff for up to 24 h while the "
             "answer is not 2xx or does not come within 10 s; redirects are not followed. "
-            "Deliveries are at least once: the same id and state may come twice. Check "
+            "Deliveries are at least once: the same id and state may come twice. A delivery "
+            "job is internal: the public API answers 404 for its id. Check "
             f"{SIGNATURE_HEADER} with chalicelib.jobs.verify_callback, or compute it: "
             "t=<unix seconds>,v1=<hex HMAC-SHA256 of '<t>.<body>' with the shared secret>.",
             "parameters": [

@@ -4,6 +4,10 @@
 which sets no `JOBS_STAGE`) uses the Redis of a running local stack, as `python -m local up` or
 `python -m local redis` records it in `local/.data/stack.json`; any other stage is refused. The
 stack file is read here rather than through `local/`, which is not shipped to Lambda.
+
+Outside `dev`, the URL must be `rediss://` (TLS, the server's certificate and hostname checked):
+a plain `redis://` URL is refused unless JOBS_REDIS_ALLOW_PLAINTEXT=1 says the network is trusted,
+and a URL that turns the certificate or hostname check off is refused always.
 """
 
 from __future__ import annotations
@@ -12,11 +16,19 @@ import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
 
 #: the stage that may fall back to a local stack; every other stage must name its Redis
 DEV_STAGE = "dev"
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_STACK_FILE = PROJECT_DIR / "local" / ".data" / "stack.json"
+#: the setting that lets a deployed stage use Redis without TLS (a network it trusts)
+ALLOW_PLAINTEXT = "JOBS_REDIS_ALLOW_PLAINTEXT"
+#: URL query values that would turn the TLS checks off (redis-py reads them from the URL)
+_WEAKENING = {
+    "ssl_cert_reqs": {"none", "optional"},
+    "ssl_check_hostname": {"0", "f", "false", "n", "no"},
+}
 
 
 class RedisNotConfigured(RuntimeError):
@@ -63,6 +75,7 @@ def resolve(environ: Mapping[str, str] | None = None) -> tuple[str, str]:
                 "(set them in .chalice/config.json)",
                 stage,
             )
+        check_transport(url, stage, environ)
         return url, "JOBS_REDIS_URL"
     if url:
         return url, "JOBS_REDIS_URL"
@@ -75,6 +88,29 @@ def resolve(environ: Mapping[str, str] | None = None) -> tuple[str, str]:
         "`python -m local redis` (or `make run`), or set JOBS_REDIS_URL",
         stage,
     )
+
+
+def check_transport(url: str, stage: str, environ: Mapping[str, str]) -> None:
+    """Raise RedisNotConfigured when a deployed stage's URL would talk to Redis without TLS
+    (unless JOBS_REDIS_ALLOW_PLAINTEXT is 1/true/yes/on) or with its certificate or hostname
+    check off. The message names the setting, never the URL (it may carry a password)."""
+    parts = urlsplit(url)
+    if parts.scheme != "rediss":
+        allowed = environ.get(ALLOW_PLAINTEXT, "").strip().lower() in {"1", "true", "yes", "on"}
+        if not allowed:
+            raise RedisNotConfigured(
+                f"stage {stage!r} refuses to start: JOBS_REDIS_URL is not a rediss:// (TLS) URL; "
+                f"use TLS, or set {ALLOW_PLAINTEXT}=1 if the network to Redis is trusted",
+                stage,
+            )
+        return
+    for name, value in parse_qsl(parts.query):
+        if value.strip().lower() in _WEAKENING.get(name, ()):
+            raise RedisNotConfigured(
+                f"stage {stage!r} refuses to start: JOBS_REDIS_URL sets {name}={value}, which "
+                "turns off the check of the server's certificate",
+                stage,
+            )
 
 
 def _live_stack_url(path: Path) -> str | None:

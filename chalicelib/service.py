@@ -15,9 +15,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from chalicelib import redis_url
-from chalicelib.admin.auth import secret_token
-from chalicelib.aws import WorkerKicker
+from chalicelib.admin.auth import checked_token, secret_token
+from chalicelib.aws import WorkerKicker, read_secret_once
 from chalicelib.jobs import InvalidSettings, JobController
+from chalicelib.jobs.config import TRUE_WORDS
 from chalicelib.jobtypes.installed import job_types
 from chalicelib.worker_lambda import DEFAULT_SERVICE
 
@@ -36,9 +37,11 @@ def build_controller(environ: Mapping[str, str] | None = None, **overrides: Any)
     """A controller from the JOBS_* variables with the handlers of every installed job type
     (chalicelib/jobtypes/installed.py) registered, which kicks
     the function named by JOBS_KICK_FUNCTION (if set) after an enqueue, at most once per
-    JOBS_KICK_DEBOUNCE_S seconds per queue. Keyword `overrides` (Settings fields: redis_url,
-    queues, concurrency...) win over the variables. Connects to nothing and imports no boto3."""
+    JOBS_KICK_DEBOUNCE_S seconds per queue, and reads its secrets from Secrets Manager. Keyword
+    `overrides` (Settings fields: redis_url, queues, concurrency...) win over the variables.
+    Connects to nothing and imports no boto3."""
     environ = os.environ if environ is None else environ
+    overrides = {"read_secret": read_secret_once, **overrides, **callback_policy(environ)}
     controller = JobController.from_env(environ, **overrides)
     for job_type in job_types():
         for name, handler in job_type.handlers.items():
@@ -47,6 +50,22 @@ def build_controller(environ: Mapping[str, str] | None = None, **overrides: Any)
     if kick_function:
         controller.set_kick(WorkerKicker(kick_function), debounce=kick_debounce_s(environ))
     return controller
+
+
+def callback_policy(environ: Mapping[str, str]) -> dict[str, Any]:
+    """Settings overrides that hold whatever the environment says: outside the dev stage a
+    callback may never reach a private address (JOBS_CALLBACK_ALLOW_PRIVATE is ignored, with a
+    warning), since on AWS that would open the VPC and the metadata address to any client."""
+    allow = environ.get("JOBS_CALLBACK_ALLOW_PRIVATE", "").strip().lower() in TRUE_WORDS
+    stage = redis_url.stage_of(environ)
+    if not allow or stage == redis_url.DEV_STAGE:
+        return {}
+    log.warning(
+        "JOBS_CALLBACK_ALLOW_PRIVATE is ignored on stage %r: callbacks go to public https "
+        "addresses only",
+        stage,
+    )
+    return {"callback_allow_private": False}
 
 
 def build_app_controller(environ: Mapping[str, str] | None = None) -> JobController:
@@ -104,13 +123,24 @@ def idle_exit_s(environ: Mapping[str, str] | None = None) -> float:
     return value
 
 
+def admin_enabled(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether an admin token is configured (the admin surface exists); reads no secret."""
+    environ = os.environ if environ is None else environ
+    return any(
+        environ.get(name, "").strip() for name in ("JOBS_ADMIN_TOKEN", "JOBS_ADMIN_SECRET_ID")
+    )
+
+
 def admin_token(environ: Mapping[str, str] | None = None) -> str | None:
     """The admin surface's bearer token: JOBS_ADMIN_TOKEN, else the Secrets Manager secret
-    JOBS_ADMIN_SECRET_ID names (read once per process); None when neither is set, and then
-    there is no admin surface. Raises JobsUnavailable when the secret cannot be read."""
+    JOBS_ADMIN_SECRET_ID names (read again every 5 minutes); None when neither is set, and
+    then there is no admin surface. Raises JobsUnavailable when the secret cannot be read,
+    AdminNotConfigured when the token is shorter than 16 characters."""
     environ = os.environ if environ is None else environ
     token = environ.get("JOBS_ADMIN_TOKEN", "").strip()
     if token:
-        return token
+        return checked_token(token, "JOBS_ADMIN_TOKEN")
     secret_id = environ.get("JOBS_ADMIN_SECRET_ID", "").strip()
-    return secret_token(secret_id) if secret_id else None
+    if not secret_id:
+        return None
+    return checked_token(secret_token(secret_id), f"the secret {secret_id!r}")

@@ -20,8 +20,8 @@ from moto import mock_aws
 
 import app
 import chalicelib.aws
+from chalicelib.aws import read_secret_once
 from chalicelib.jobs import JobController, JobResult, JobState, JobStatus, verify_callback
-from chalicelib.jobs.config import callback_secret, secret_credentials
 from local.parts.redis_server import LOOPBACK, RedisServer, free_port
 from tests.api_helpers import PROJECT_DIR, create, dev_client, get, scheduled_event, use_redis
 from tests.callback_receiver import Receiver
@@ -45,9 +45,9 @@ def aws_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
-    secret_credentials.cache_clear()
+    read_secret_once.cache_clear()
     yield
-    secret_credentials.cache_clear()
+    read_secret_once.cache_clear()
 
 
 # -- the Redis password from Secrets Manager ---------------------------------------------------
@@ -267,11 +267,12 @@ def test_unreachable_lambda_api_still_answers_202_quickly(
 def test_callbacks_are_signed_with_the_secret_named_by_jobs_callback_secret_id(
     redis_url: str, stored: str
 ) -> None:
-    callback_secret.cache_clear()
+    read_secret_once.cache_clear()
     boto3.client("secretsmanager").create_secret(Name="chalice-jobs/test/cb", SecretString=stored)
     controller = JobController.from_env(
         {"JOBS_CALLBACK_SECRET_ID": "chalice-jobs/test/cb", "JOBS_CALLBACK_ALLOW_PRIVATE": "1"},
         redis_url=redis_url,
+        read_secret=read_secret_once,
     )
     controller.add_handler("test:ok", lambda p: JobResult(True, res=1))
     receiver = Receiver()
@@ -280,14 +281,17 @@ def test_callbacks_are_signed_with_the_secret_named_by_jobs_callback_secret_id(
         (request,) = receiver.drain_until_received(controller.drain)
 
     assert verify_callback(request.body, request.headers["Jobs-Signature"], "from-aws")
-    callback_secret.cache_clear()
+    read_secret_once.cache_clear()
 
 
 @mock_aws
 def test_an_unreadable_callback_secret_leaves_the_delivery_to_retry(redis_url: str) -> None:
-    callback_secret.cache_clear()
+    read_secret_once.cache_clear()
     controller = JobController(
-        redis_url, callback_secret_id="chalice-jobs/test/missing", callback_allow_private=True
+        redis_url,
+        callback_secret_id="chalice-jobs/test/missing",
+        callback_allow_private=True,
+        read_secret=read_secret_once,
     )
     controller.add_handler("test:ok", lambda p: JobResult(True, res=1))
     receiver = Receiver()

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from tests.api_helpers import PROJECT_DIR
+from tests.test_dependencies import locked, normalized
 
 CHALICE = str(Path(sys.executable).parent / "chalice")
 CONFIG = json.loads((PROJECT_DIR / ".chalice" / "config.json").read_text())
@@ -115,12 +116,30 @@ def test_api_is_regional_so_a_get_may_carry_a_body(prod: dict[str, Any]) -> None
     assert prod["RestAPI"]["Properties"]["EndpointConfiguration"] == "REGIONAL"
 
 
-def test_package_holds_the_app_its_scripts_and_redis_but_not_boto3(project: Path) -> None:
+@pytest.fixture(scope="module")
+def zip_names(project: Path) -> set[str]:
     package(project, "prod", "out-zip")
-    names = set(zipfile.ZipFile(project / "out-zip" / "deployment.zip").namelist())
+    return set(zipfile.ZipFile(project / "out-zip" / "deployment.zip").namelist())
+
+
+def test_package_holds_the_app_its_scripts_and_redis_but_not_boto3(zip_names: set[str]) -> None:
+    names = zip_names
 
     assert {"app.py", "chalicelib/jobs/scripts/enqueue.lua", "redis/__init__.py"} <= names
     assert not any(name.startswith(("boto3/", "botocore/", "tests/")) for name in names)
+
+
+def test_package_ships_exactly_the_locked_versions(zip_names: set[str]) -> None:
+    # requirements.txt is the hashed lock: what ships is what the tests ran (Lambda's Python is
+    # this one, as chalice picks the runtime from it)
+    shipped = {}
+    for name in zip_names:
+        top = name.split("/", 1)[0]
+        if top.endswith(".dist-info"):
+            distribution, _, version = top[: -len(".dist-info")].partition("-")
+            shipped[normalized(distribution)] = version
+
+    assert shipped == locked(PROJECT_DIR / "requirements.txt")
 
 
 def test_no_vpc_config_without_subnets(project: Path) -> None:

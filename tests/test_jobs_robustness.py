@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -249,27 +250,27 @@ def test_stop_returns_within_its_timeout_and_names_the_handler_it_abandoned(
 
 
 def test_calls_left_behind_by_a_stalled_redis_do_not_delay_the_next_calls_near_a_deadline(
-    redis_url: str,
+    queue_server: RedisServer,
 ) -> None:
-    # more calls stuck than the kept helper threads (a Redis that stalled mid-drain), then a
-    # call to a healthy Redis near a deadline: it answers, and is not queued behind them
-    from chalicelib.jobs.worker.deadline import HELPER_THREADS, within  # noqa: PLC0415
+    # calls near a deadline to a Redis that stalled mid-drain give up within their bound, more
+    # of them than a pool would hold; then a call to the Redis, healthy again, near a deadline:
+    # it answers, and is not held up by them
+    from chalicelib.jobs.config import make_client, settings_from_env  # noqa: PLC0415
+    from chalicelib.jobs.store import Store  # noqa: PLC0415
+    from chalicelib.jobs.worker.deadline import Bounded  # noqa: PLC0415
+    from tests.faults import signal_server  # noqa: PLC0415
 
-    release = threading.Event()
-    stuck = [
-        threading.Thread(
-            target=lambda: pytest.raises(
-                JobsUnavailable, within, time.monotonic() + 0.05, release.wait, 5.0
-            )
-        )
-        for _ in range(HELPER_THREADS + 2)
-    ]
-    for thread in stuck:
-        thread.start()
+    settings = settings_from_env({"JOBS_REDIS_URL": queue_server.url})
+    store = Store(make_client(settings, retry=False))
+    bounded = Bounded(store, lambda s: store.sharing_scripts(make_client(settings, timeout_s=s)))
+    bounded.prepare()
+    signal_server(queue_server, signal.SIGSTOP)
     try:
-        for thread in stuck:
-            thread.join(timeout=5.0)
-        client = redis.Redis.from_url(redis_url)
-        assert within(time.monotonic() + 0.2, client.ping) is True
+        for _ in range(10):
+            started = time.monotonic()
+            with pytest.raises(JobsUnavailable):
+                bounded.before(time.monotonic() + 0.05).ping()
+            assert time.monotonic() - started < 1.5, "a bounded call waited for its answer"
     finally:
-        release.set()
+        signal_server(queue_server, signal.SIGCONT)
+    bounded.before(time.monotonic() + 0.2).ping()

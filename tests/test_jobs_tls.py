@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from chalicelib.jobs import JobController, JobResult, JobsUnavailable
+from chalicelib.jobs.config import Settings, make_client
 from local.parts.redis_server import RedisServer, RedisServerError, find_redis_binary, free_port
 from tests.jobs_helpers import settle
 from tests.tls_helpers import ca_and_server
@@ -57,3 +58,22 @@ def test_untrusted_server_certificate_is_refused(tls_redis: tuple[int, Path]) ->
     c.add_handler("math:multiply", lambda p: JobResult(True))
     with pytest.raises(JobsUnavailable, match="certificate"):
         c.create_job("math:multiply", {"a": 2, "b": 3})
+
+
+def test_tls_clients_check_the_hostname_explicitly() -> None:
+    client = make_client(Settings(redis_url="rediss://127.0.0.1:6379/0"))
+
+    assert client.connection_pool.connection_kwargs["ssl_check_hostname"] is True
+
+
+def test_a_certificate_for_another_host_is_refused(tls_redis: tuple[int, Path]) -> None:
+    # the CA is trusted, but the certificate names 127.0.0.1 and the client asks for localhost
+    port, ca_file = tls_redis
+    c = JobController(f"rediss://localhost:{port}/0?ssl_ca_certs={ca_file}")
+    c.add_handler("math:multiply", lambda p: JobResult(True))
+    with pytest.raises(JobsUnavailable, match="match|hostname"):
+        c.create_job("math:multiply", {"a": 2, "b": 3})
+    # the control: with the hostname check off (redis-py 5's default), the same server is taken
+    lax = JobController(f"rediss://localhost:{port}/0?ssl_ca_certs={ca_file}&ssl_check_hostname=f")
+    lax.add_handler("math:multiply", lambda p: JobResult(True))
+    assert lax.create_job("math:multiply", {"a": 2, "b": 3})

@@ -49,12 +49,30 @@ def test_document_is_valid_openapi_3_1() -> None:
     assert DOCUMENT["openapi"].startswith("3.1")
 
 
-def test_root_file_is_what_the_app_serves(client: Client) -> None:
+def test_root_file_is_what_the_app_serves_with_admin_on(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("JOBS_ADMIN_TOKEN", "admin-token-for-tests")
     response = client.http.get("/openapi.json")
 
     assert response.status_code == 200
     assert response.headers["Content-Type"] == "application/json"
     assert response.json_body == DOCUMENT, "openapi.json is not what the app serves: make openapi"
+
+
+def test_without_admin_the_served_document_lists_no_admin_route(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("JOBS_ADMIN_TOKEN", raising=False)
+    monkeypatch.delenv("JOBS_ADMIN_SECRET_ID", raising=False)
+    served = client.http.get("/openapi.json").json_body
+
+    assert not [path for path in served["paths"] if path.startswith("/admin")]
+    assert "securitySchemes" not in served["components"]
+    assert {p: i for p, i in DOCUMENT["paths"].items() if not p.startswith("/admin")} == (
+        served["paths"]
+    )
+    validate(served)
 
 
 def test_every_route_is_documented_and_nothing_else() -> None:

@@ -78,7 +78,7 @@ def running(pid: int) -> bool:
     """Exists and is not a zombie (an orphan's zombie is for its new parent to reap, not us)."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):  # gone, possibly while being read
         return False
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 

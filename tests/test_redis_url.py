@@ -189,3 +189,43 @@ def test_prod_without_redis_refuses_the_first_request(
 def test_prod_worker_without_redis_fails_its_invocation(prod_without_redis: Client) -> None:
     with pytest.raises(RedisNotConfigured, match="stage 'prod' refuses to start"):
         prod_without_redis.lambda_.invoke("worker_kick", {})
+
+
+# -- TLS outside dev ---------------------------------------------------------------------------
+
+PROD_SECRET = {"JOBS_STAGE": "prod", "JOBS_REDIS_SECRET_ID": "chalice-jobs/prod/redis"}
+
+
+def test_prod_refuses_a_plaintext_redis_url_naming_the_setting_that_allows_it() -> None:
+    environ = {**PROD_SECRET, "JOBS_REDIS_URL": "redis://:hunter2@cache:6379/0"}
+
+    with pytest.raises(RedisNotConfigured, match="JOBS_REDIS_ALLOW_PLAINTEXT=1") as refused:
+        redis_url.resolve(environ)
+
+    assert refused.value.refuses_to_start
+    assert "hunter2" not in str(refused.value)
+
+
+@pytest.mark.parametrize("allow", ["1", "true"])
+def test_prod_takes_a_plaintext_url_when_the_setting_allows_it(allow: str) -> None:
+    environ = {**PROD_SECRET, "JOBS_REDIS_URL": "redis://cache:6379/0"}
+
+    url, _ = redis_url.resolve({**environ, "JOBS_REDIS_ALLOW_PLAINTEXT": allow})
+
+    assert url == "redis://cache:6379/0"
+
+
+@pytest.mark.parametrize(
+    "query", ["ssl_cert_reqs=none", "ssl_check_hostname=false", "ssl_check_hostname=N"]
+)
+def test_prod_refuses_a_tls_url_that_turns_the_certificate_check_off(query: str) -> None:
+    environ = {**PROD_SECRET, "JOBS_REDIS_URL": f"rediss://cache:6379/0?{query}"}
+
+    with pytest.raises(RedisNotConfigured, match="turns off the check"):
+        redis_url.resolve({**environ, "JOBS_REDIS_ALLOW_PLAINTEXT": "1"})
+
+
+def test_dev_takes_a_plaintext_url() -> None:
+    url, _ = redis_url.resolve({"JOBS_STAGE": "dev", "JOBS_REDIS_URL": "redis://127.0.0.1:1/0"})
+
+    assert url == "redis://127.0.0.1:1/0"

@@ -17,7 +17,8 @@ from urllib.parse import unquote
 from chalice import Blueprint, Response
 from chalice.app import Request
 
-from chalicelib.admin.auth import authorized
+from chalicelib.admin import audit
+from chalicelib.admin.auth import AdminNotConfigured, authorized
 from chalicelib.jobs import InvalidJob, JobController, JobsUnavailable
 from chalicelib.jobs.inspector import MAX_DAYS, MAX_PAGE, Inspector
 from chalicelib.service import admin_token
@@ -101,6 +102,28 @@ def api_view(view: View) -> View:
     return wrapper
 
 
+def audited(action: str) -> Callable[[View], View]:
+    """Log the view's action (not a GET) as one audit line, with its target (the path's queue
+    or job id) and the status it answered, whatever that was."""
+
+    def decorate(view: View) -> View:
+        @functools.wraps(view)
+        def wrapper(**kwargs: str) -> Response:
+            status = 500  # unless the view answers
+            try:
+                response = view(**kwargs)
+                status = response.status_code
+                return response
+            finally:
+                if request().method != "GET":
+                    target = unquote(next(iter(kwargs.values()), ""))
+                    audit.record(action, target, status, request())
+
+        return wrapper
+
+    return decorate
+
+
 def inspector() -> Inspector:
     return _edge.get_controller().inspector
 
@@ -125,6 +148,9 @@ def guard(event: Request, get_response: Callable[[Request], Response]) -> Respon
     except JobsUnavailable as exc:
         bp.log.error("%s", exc)
         response = _edge.error_response(503, "the admin token cannot be read; see the log")
+    except AdminNotConfigured as exc:
+        bp.log.error("%s", exc)
+        response = _edge.error_response(500, "the admin surface is not configured; see its log")
     else:
         if token is None:
             response = _edge.error_response(404, "not found")
@@ -196,24 +222,28 @@ def queue_history(queue: str) -> Response:
 
 
 @bp.route("/api/queues/{queue}/pause", methods=["POST"], content_types=["*/*"])
+@audited("pause")
 @api_view
 def pause_queue(queue: str) -> Response:
     return ok(paused=True, changed=inspector().pause(queue))
 
 
 @bp.route("/api/queues/{queue}/resume", methods=["POST"], content_types=["*/*"])
+@audited("resume")
 @api_view
 def resume_queue(queue: str) -> Response:
     return ok(paused=False, changed=inspector().resume(queue))
 
 
 @bp.route("/api/queues/{queue}/retry-failed", methods=["POST"], content_types=["*/*"])
+@audited("retry_failed")
 @api_view
 def retry_failed(queue: str) -> Response:
     return ok(retried=inspector().retry_failed(queue))
 
 
 @bp.route("/api/jobs/{job_id}", methods=["GET", "DELETE"], content_types=["*/*"])
+@audited("delete")
 @api_view
 def one_job(job_id: str) -> Response:
     job_id = unquote(job_id)  # API Gateway passes path parameters percent-encoded
@@ -224,6 +254,7 @@ def one_job(job_id: str) -> Response:
 
 
 @bp.route("/api/jobs/{job_id}/retry", methods=["POST"], content_types=["*/*"])
+@audited("retry")
 @api_view
 def retry_job(job_id: str) -> Response:
     job_id = unquote(job_id)

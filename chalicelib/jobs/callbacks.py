@@ -4,7 +4,9 @@ A delivery's body is JSON and carries `Jobs-Signature: t=<unix seconds>,v1=<hex 
 "<t>.<body>">` made with the shared secret; receivers check it with `verify_callback`.
 Safe by default: only https URLs, and no host that resolves to a loopback, private, link-local,
 reserved or metadata address, unless private addresses are allowed (JOBS_CALLBACK_ALLOW_PRIVATE=1,
-for tests and local use; it also allows http).
+for tests and local use; it also allows http). An IPv6 address that embeds an IPv4 one (mapped,
+compatible, NAT64, 6to4, Teredo) is refused when the IPv4 one would be. A DNS lookup takes at
+most RESOLVE_TIMEOUT_S: a slow name server cannot hold an API request or a worker longer.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+import threading
 import time
 from dataclasses import dataclass
 from socket import IPPROTO_TCP, getaddrinfo
@@ -25,6 +28,18 @@ SIGNATURE_HEADER = "Jobs-Signature"
 #: the queue whose jobs deliver callbacks, and their job type
 CALLBACK_QUEUE = "callbacks"
 DELIVERY_TYPE = "callback"
+#: queues the package runs for itself: not readable, waitable or cancellable through the public
+#: API (a delivery's params hold the receiver's URL, its result the receiver's answer)
+INTERNAL_QUEUES = frozenset({CALLBACK_QUEUE})
+#: the longest a callback host's DNS lookup may take, at create and at delivery
+RESOLVE_TIMEOUT_S = 2.0
+#: lookups of one process in flight at once (a lookup past its bound still holds its thread)
+MAX_LOOKUPS = 8
+_lookups = threading.BoundedSemaphore(MAX_LOOKUPS)
+#: NAT64 prefixes (well-known, local-use): the last 32 bits are an IPv4 address
+_NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+#: the deprecated IPv4-compatible form ::a.b.c.d
+_COMPATIBLE = ipaddress.ip_network("::/96")
 
 
 @dataclass(frozen=True)
@@ -89,20 +104,70 @@ def resolved_addresses(host: str, port: int | None) -> list[str]:
         return [str(ipaddress.ip_address(host.strip("[]")))]
     except ValueError:
         pass
-    try:
-        infos = getaddrinfo(host, port or 443, proto=IPPROTO_TCP)
-    except OSError as exc:
-        raise InvalidJob(f"callback_url's host {host!r} does not resolve: {exc}") from None
+    infos = _lookup(host, port or 443)
     return sorted({str(info[4][0]) for info in infos})
+
+
+def _lookup(host: str, port: int) -> list[tuple]:
+    """getaddrinfo in a helper thread, waited for at most RESOLVE_TIMEOUT_S (the C resolver
+    cannot be interrupted: a lookup past its bound ends in its own time, holding one of
+    MAX_LOOKUPS slots). InvalidJob when it fails or takes longer."""
+    slow = InvalidJob(
+        f"callback_url's host {host!r} did not resolve within {RESOLVE_TIMEOUT_S:g} s"
+    )
+    deadline = time.monotonic() + RESOLVE_TIMEOUT_S
+    if not _lookups.acquire(timeout=RESOLVE_TIMEOUT_S):
+        raise slow
+    outcome: list[list[tuple] | OSError] = []
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            outcome.append(getaddrinfo(host, port, proto=IPPROTO_TCP))
+        except OSError as exc:
+            outcome.append(exc)
+        finally:
+            _lookups.release()
+            done.set()
+
+    threading.Thread(target=run, name="callback-dns", daemon=True).start()
+    if not done.wait(max(0.0, deadline - time.monotonic())):
+        raise slow
+    if isinstance(outcome[0], OSError):
+        raise InvalidJob(f"callback_url's host {host!r} does not resolve: {outcome[0]}")
+    return outcome[0]
+
+
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 one carries: IPv4-mapped, 6to4, Teredo (server and client),
+    NAT64 and IPv4-compatible forms; none for any other."""
+    if ip.ipv4_mapped is not None:
+        return [ip.ipv4_mapped]
+    if ip.sixtofour is not None:
+        return [ip.sixtofour]
+    if ip.teredo is not None:
+        return list(ip.teredo)
+    if any(ip in net for net in _NAT64) or (ip in _COMPATIBLE and int(ip) > 1):
+        return [ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)]
+    return []
 
 
 def is_public(address: str) -> bool:
     """Whether an address is one a callback may reach: not loopback, private, link-local
     (169.254.169.254, the cloud metadata address, among them), multicast, reserved or
-    unspecified; an IPv4-mapped IPv6 address is judged as its IPv4 one."""
+    unspecified. An IPv6 address that embeds IPv4 ones is refused when any of them would be;
+    an IPv4-mapped or well-known NAT64 one (DNS64 answers) is judged by its IPv4 one alone."""
     ip = ipaddress.ip_address(address)
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = embedded_ipv4(ip)
+        if not all(_reachable(v4) for v4 in embedded):
+            return False
+        if ip.ipv4_mapped is not None or ip in _NAT64[0]:
+            return True
+    return _reachable(ip)
+
+
+def _reachable(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     return ip.is_global and not (ip.is_multicast or ip.is_reserved or ip.is_link_local)
 
 
@@ -121,10 +186,11 @@ def verify_callback(
     try:
         fields = dict(part.split("=", 1) for part in header.split(","))
         t = int(fields["t"])
-        given = fields["v1"]
-    except (ValueError, KeyError, AttributeError):
+        given = fields["v1"].encode("utf-8", "surrogatepass")
+        if abs((time.time() if now is None else now) - t) > tolerance_s:
+            return False
+        mac = hmac.new(secret.encode("utf-8", "surrogatepass"), f"{t}.".encode(), hashlib.sha256)
+        mac.update(body)
+    except (ValueError, KeyError, TypeError, AttributeError, OverflowError):
         return False
-    if abs((time.time() if now is None else now) - t) > tolerance_s:
-        return False
-    expected = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, given)
+    return hmac.compare_digest(mac.hexdigest().encode(), given)

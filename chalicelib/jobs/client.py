@@ -31,7 +31,7 @@ from .model import (
     new_job_id,
     parse_job_id,
 )
-from .options import is_number, job_options, positive_seconds
+from .options import CreateOptions, is_number, job_options, positive_seconds
 from .record import compact_json, decode_status, new_record
 from .store import Enqueued, NewJob, Store
 
@@ -79,19 +79,13 @@ class JobClient:
     def create(
         self,
         jobs: Iterable[JobEntry],
+        options: CreateOptions | None = None,
         *,
-        queue: str = "default",
-        process_in: float | None = None,
-        process_at: float | datetime | None = None,
-        max_retry: int | None = None,
-        timeout: float | None = None,
-        idempotency_key: str | None = None,
-        unique_for: float | None = None,
-        deadline: float | datetime | None = None,
-        retention: float | None = None,
-        callback_url: str | None = None,
+        record_fields: Sequence[Mapping[str, Any]] | None = None,
+        key_ttl_s: float | None = None,
     ) -> list[Submitted]:
-        """Enqueue jobs of one queue atomically, in one round trip.
+        """Enqueue jobs of one queue atomically, in one round trip: the one way jobs are made
+        (by the API, by periodic ticks, by callback deliveries).
 
         Each entry is `(job_type, params)` or `(job_type, params, options)`, options holding
         `idempotency_key` and `unique_for`; `idempotency_key=` applies to a single entry,
@@ -104,9 +98,13 @@ class JobClient:
         means Redis did not confirm the write: the jobs may exist, and a retry with the same
         idempotency keys finds them instead of creating them twice. With `callback_url`, each
         job's end is POSTed there (see callbacks.py for the URLs allowed: checking one is a
-        DNS lookup)."""
+        DNS lookup). The package's own callers add `record_fields` (per entry: fields of its
+        record, such as a periodic job's tick) and `key_ttl_s` (how long idempotency keys are
+        held, instead of the retention)."""
+        given = options or {}
+        queue, idempotency_key = given.get("queue", "default"), given.get("idempotency_key")
         check_queue_name(queue)
-        entries = [_entry(job, idempotency_key, unique_for) for job in jobs]
+        entries = [_entry(job, idempotency_key, given.get("unique_for")) for job in jobs]
         if idempotency_key is not None and len(entries) != 1:
             raise InvalidJob("idempotency_key= applies to one job; give each entry its own key")
         if len(entries) > MAX_JOBS_PER_CALL:
@@ -115,15 +113,20 @@ class JobClient:
                 "not hold Redis for long)"
             )
         now = self.clock()
-        run_at = run_at_of(now, process_in, process_at)
-        options = job_options(now, run_at, deadline=deadline, retention=retention)
-        retries, timeout_s = self._check_max_retry(max_retry), self._check_timeout(timeout)
-        callback = self._check_callback(callback_url)
+        run_at = run_at_of(now, given.get("process_in"), given.get("process_at"))
+        checked = job_options(
+            now, run_at, deadline=given.get("deadline"), retention=given.get("retention")
+        )
+        retries = self._check_max_retry(given.get("max_retry"))
+        timeout_s = self._check_timeout(given.get("timeout"))
+        callback = self._check_callback(given.get("callback_url"))
         batch = CreateBatch()
-        for job_type, params, key, unique_for_s in entries:
+        for n, (job_type, params, key, unique_for_s) in enumerate(entries):
             job_id = new_job_id(queue)
             params_json = encode_params(params, self.settings.max_params_bytes)
-            extra = options.record_fields()
+            extra = checked.record_fields()
+            if record_fields is not None:
+                extra.update(record_fields[n])
             # only keyed and unique jobs need one: most creates skip the hashing
             needs_fingerprint = key is not None or unique_for_s is not None
             fingerprint = fingerprint_of(job_type, params) if needs_fingerprint else ""
@@ -138,8 +141,8 @@ class JobClient:
             batch.add(NewJob(job_id, record, run_at), key, fingerprint, unique_for_s)
         if not batch.jobs:
             return []
-        retention_s = options.retention_s or self.settings.retention
-        ttl_ms = int((retention_s + max(0.0, run_at - now)) * 1000)
+        retention_s = checked.retention_s or self.settings.retention
+        ttl_ms = int((key_ttl_s or retention_s + max(0.0, run_at - now)) * 1000)
         stored = self._enqueue(queue, batch.jobs, ttl_ms, bool(batch.sent_for_key))
         batch.raise_refusal(stored)
         if stored.kick:

@@ -1,12 +1,12 @@
 """Settings from the environment, and the Redis client factory.
 
-Nothing here connects or imports boto3 at import time: a Lambda cold start pays only for what
-it uses. The Secrets Manager secret is read once per process, on first use.
+Nothing here connects at import time. Secrets (the Redis password, the callback signing secret)
+are read through the `read_secret` the app gives (Secrets Manager, in chalicelib/aws.py): the jobs
+package itself knows no AWS.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -78,6 +78,9 @@ class Settings:
     #: callbacks may go to http URLs and to loopback, private and link-local hosts (tests and
     #: local use only: on AWS it would let a client reach the VPC and the metadata address)
     callback_allow_private: bool = False
+    #: reads a secret's text by its id (secret_id, callback_secret_id); the app gives
+    #: Secrets Manager's, read once per process (chalicelib/aws.py). Raises JobsUnavailable
+    read_secret: Callable[[str], str] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         queues, weights = queues_and_weights(self.queues, self.weights, self.callbacks_enabled)
@@ -117,7 +120,20 @@ class Settings:
             return self.callback_secret
         if not self.callback_secret_id:
             raise InvalidSettings("no callback secret: set JOBS_CALLBACK_SECRET(_ID)")
-        return callback_secret(self.callback_secret_id)
+        return secret_field(self.secret(self.callback_secret_id, "callback"), "secret")
+
+    def secret(self, secret_id: str, what: str) -> str:
+        """The text of the secret `secret_id`, through `read_secret`. Raises InvalidSettings
+        when no reader is given, JobsUnavailable when it cannot be read."""
+        if self.read_secret is None:
+            raise InvalidSettings(
+                f"the {what} secret {secret_id!r} is configured, but this controller has no "
+                "read_secret (the app's controller reads Secrets Manager: chalicelib.service)"
+            )
+        try:
+            return self.read_secret(secret_id)
+        except JobsUnavailable as exc:
+            raise JobsUnavailable(f"cannot read the {what} secret {secret_id!r}: {exc}") from exc
 
 
 def queues_and_weights(
@@ -212,61 +228,35 @@ def split_cluster_flag(url: str) -> tuple[str, bool]:
     return urlunsplit(parts._replace(query=rest)), flag
 
 
-def secret_string(secret_id: str, what: str) -> str:
-    """The text of a Secrets Manager secret (each caller keeps it: read once per process).
-    `what` names it in the JobsUnavailable raised when it cannot be read."""
-    import boto3  # noqa: PLC0415 - only when a secret is configured; keeps cold starts light
-    from botocore.config import Config  # noqa: PLC0415
-    from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
-
-    # Short timeouts: without a route to Secrets Manager (no VPC endpoint, no NAT) the caller
-    # gets JobsUnavailable in seconds rather than a Lambda that hangs until it is killed.
-    config = Config(connect_timeout=1, read_timeout=2, retries={"max_attempts": 2})
+def secret_field(text: str, name: str) -> str:
+    """A secret's value: its text, or the `name` field of the JSON object it holds."""
     try:
-        client = boto3.client("secretsmanager", config=config)
-        return str(client.get_secret_value(SecretId=secret_id)["SecretString"])
-    except (BotoCoreError, ClientError) as exc:
-        raise JobsUnavailable(f"cannot read the {what} secret {secret_id!r}: {exc}") from exc
-
-
-def secret_field(secret_id: str, name: str, what: str) -> str:
-    """A secret that is either plain text or a JSON object holding it under `name`."""
-    value = secret_string(secret_id, what)
-    try:
-        parsed = json.loads(value)
+        parsed = json.loads(text)
     except ValueError:
-        return value.strip()
+        return text.strip()
     if isinstance(parsed, dict) and isinstance(parsed.get(name), str):
         return str(parsed[name])
-    return value.strip()
+    return text.strip()
 
 
-@functools.lru_cache(maxsize=4)
-def callback_secret(secret_id: str) -> str:
-    """The callback signing secret: the secret's text, or its JSON object's "secret" field,
-    read once per process."""
-    return secret_field(secret_id, "secret", "callback")
-
-
-@functools.lru_cache(maxsize=8)
-def secret_credentials(secret_id: str) -> Credentials:
-    """(username, password) from a Secrets Manager secret, read once per process.
-
-    The secret is either a JSON object with "password" (and optionally "username") or the
-    password itself as plain text.
-    """
-    value = secret_string(secret_id, "Redis")
+def credentials_of(text: str) -> Credentials:
+    """(username, password) from a secret's text: a JSON object with "password" (and
+    optionally "username"), or the password itself as plain text."""
     try:
-        parsed = json.loads(value)
+        parsed = json.loads(text)
     except ValueError:
-        return None, value
+        return None, text
     if isinstance(parsed, dict):
         return parsed.get("username"), parsed.get("password")
-    return None, value
+    return None, text
 
 
 def make_client(
-    settings: Settings, *, blocking_wait_s: float = 0.0, retry: bool = True
+    settings: Settings,
+    *,
+    blocking_wait_s: float = 0.0,
+    retry: bool = True,
+    timeout_s: float | None = None,
 ) -> redis.Redis | redis.RedisCluster:
     """A Redis or RedisCluster client for the settings. A plain client connects on its first
     command; a cluster client at once. Raises JobsUnavailable when that fails.
@@ -276,17 +266,23 @@ def make_client(
     in about two seconds, and a script is never run twice because its answer was late. With
     `retry`, a command whose connection broke (a stale pooled connection) is sent once more.
     A cluster client spends a second timeout relearning the slots after a first one, so each
-    of its timeouts is half as long."""
+    of its timeouts is half as long. `timeout_s` sets a command's timeout instead (a client for
+    the calls near a drain's deadline)."""
     url, cluster_in_url = split_cluster_flag(settings.redis_url)
     cluster = bool(settings.cluster or (settings.cluster is None and cluster_in_url))
     command_timeout_s = COMMAND_TIMEOUT_S / 2 if cluster else COMMAND_TIMEOUT_S
+    if timeout_s is not None:
+        command_timeout_s = timeout_s
     options: dict[str, Any] = {
         "socket_connect_timeout": CONNECT_TIMEOUT_S,
         "socket_timeout": command_timeout_s + blocking_wait_s,
         "health_check_interval": 30,
     }
+    if url.startswith("rediss://"):
+        # explicit, not redis-py's default: a certificate for another host is refused
+        options["ssl_check_hostname"] = True
     if settings.secret_id:
-        username, password = secret_credentials(settings.secret_id)
+        username, password = credentials_of(settings.secret(settings.secret_id, "Redis"))
         options["password"] = password
         if username:
             options["username"] = username

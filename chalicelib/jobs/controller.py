@@ -13,8 +13,10 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 from .attempt import Handler
 from .callbacks import DELIVERY_TYPE
@@ -23,6 +25,7 @@ from .config import Settings, make_client, settings_from_env
 from .delivery import CallbackDelivery
 from .inspector import Inspector
 from .model import InvalidJob, JobStatus, JobsUnavailable, QueueStats
+from .options import CreateOptions, create_options
 from .periodic import PeriodicEntry, periodic_entry
 from .store import PeriodicRegistry, Store
 from .waiting import Waiters
@@ -49,7 +52,6 @@ class JobController:
         self._handlers: dict[str, Handler] = {}
         self._periodic: dict[str, PeriodicEntry] = {}
         self._started = False
-        self._stop = threading.Event()
         self._store: Store | None = None
         self._worker: Worker | None = None
         self._lock = threading.Lock()
@@ -93,10 +95,16 @@ class JobController:
                     self.settings, blocking_wait_s=MAINTENANCE_INTERVAL_S, retry=False
                 )
                 store = Store(client, self.settings.key_prefix, blocking)
-                # looked up at each call, as for the client
+
+                def bounded_store(timeout_s: float) -> Store:
+                    bounded = make_client(self.settings, retry=False, timeout_s=timeout_s)
+                    return store.sharing_scripts(bounded)
+
+                # the clock is looked up at each call, as for the client
                 self._worker = Worker(
-                    store, self._handlers, self.settings, lambda: self.clock(), self._periodic
-                )
+                    store, self._handlers, self.settings, lambda: self.clock(), self._periodic,
+                    bounded_store,
+                )  # fmt: skip
             return self._worker
 
     @property
@@ -128,23 +136,13 @@ class JobController:
     # -- create and read -----------------------------------------------------------------------
 
     def create_job(
-        self,
-        job_type: str,
-        params: dict[str, Any],
-        *,
-        queue: str = "default",
-        process_in: float | None = None,
-        process_at: float | datetime | None = None,
-        max_retry: int | None = None,
-        timeout: float | None = None,
-        idempotency_key: str | None = None,
-        unique_for: float | None = None,
-        deadline: float | datetime | None = None,
-        retention: float | None = None,
-        callback_url: str | None = None,
+        self, job_type: str, params: dict[str, Any], **options: Unpack[CreateOptions]
     ) -> str:
         """Enqueue one job in one round trip; return its id, `<queue>@<uuid4>`.
 
+        Options (CreateOptions, each optional): `queue` ("default"); `process_in` (seconds)
+        or `process_at` (Unix seconds or an aware datetime): run later, FUTURE until then;
+        `max_retry` and `timeout` (seconds an attempt may run): instead of the controller's.
         `unique_for` (seconds): while a job of this queue, type and params created with it is
         pending, scheduled, retrying or running, and for at most that long, another raises
         DuplicateJob (its `job_id` is the existing job's). `deadline` (an aware datetime or
@@ -160,62 +158,27 @@ class JobController:
         with other params; UnknownJobType or InvalidJob for bad input (params over
         `max_params_bytes` too); in each case nothing is written. Raises JobStoreFull when
         Redis is out of memory (nothing is written), and JobsUnavailable when Redis did not
-        confirm the write: the job may exist, and a retry with the same key is safe."""
-        return self.submit(
-            job_type,
-            params,
-            queue=queue,
-            process_in=process_in,
-            process_at=process_at,
-            max_retry=max_retry,
-            timeout=timeout,
-            idempotency_key=idempotency_key,
-            unique_for=unique_for,
-            deadline=deadline,
-            retention=retention,
-            callback_url=callback_url,
-        ).job_id
+        confirm the write: the job may exist, and a retry with the same key is safe. An
+        unknown option is a TypeError."""
+        return self.submit(job_type, params, **options).job_id
 
-    def submit(self, job_type: str, params: dict[str, Any], **options: Any) -> Submitted:
+    def submit(
+        self, job_type: str, params: dict[str, Any], **options: Unpack[CreateOptions]
+    ) -> Submitted:
         """create_job, telling also whether an earlier create with the same idempotency key
         had already made the job (`replayed`: nothing was written this time)."""
-        return self.client.create([(job_type, params)], **options)[0]
+        return self.client.create([(job_type, params)], create_options(options))[0]
 
-    def create_jobs(
-        self,
-        jobs: Iterable[JobEntry],
-        *,
-        queue: str = "default",
-        process_in: float | None = None,
-        process_at: float | datetime | None = None,
-        max_retry: int | None = None,
-        timeout: float | None = None,
-        unique_for: float | None = None,
-        deadline: float | datetime | None = None,
-        retention: float | None = None,
-        callback_url: str | None = None,
-    ) -> list[str]:
+    def create_jobs(self, jobs: Iterable[JobEntry], **options: Unpack[CreateOptions]) -> list[str]:
         """Enqueue many jobs of one queue atomically, in one round trip; return their ids.
 
         Each entry is `(job_type, params)`, or `(job_type, params, options)` with options
         `idempotency_key` and `unique_for` (which wins over the call's `unique_for=`), with
-        create_job's rules. Any bad entry or conflicting key: nothing is written. When unique
-        entries are duplicates of unfinished jobs, nothing is written either: DuplicateJob
-        lists them in `duplicates` as (entry index, existing job id). `callback_url` applies
-        to every job."""
-        submitted = self.client.create(
-            jobs,
-            queue=queue,
-            process_in=process_in,
-            process_at=process_at,
-            max_retry=max_retry,
-            timeout=timeout,
-            unique_for=unique_for,
-            deadline=deadline,
-            retention=retention,
-            callback_url=callback_url,
-        )
-        return [s.job_id for s in submitted]
+        create_job's rules and options (an `idempotency_key=` of the call fits one entry only).
+        Any bad entry or conflicting key: nothing is written. When unique entries are
+        duplicates of unfinished jobs, nothing is written either: DuplicateJob lists them in
+        `duplicates` as (entry index, existing job id). `callback_url` applies to every job."""
+        return [s.job_id for s in self.client.create(jobs, create_options(options))]
 
     def get_status(self, job_id: str) -> JobStatus:
         """The job's state and result, in one round trip.
@@ -293,13 +256,9 @@ class JobController:
         if self._started:
             return
         self._started = True
-        self._stop.clear()
         worker = self._worker_side()
         worker.register()
-        worker.ensure_threads()
-        threading.Thread(
-            target=worker.run, args=(self._stop.is_set,), name="jobs-fetch", daemon=True
-        ).start()
+        worker.serve()
 
     def stop(self, timeout: float = 8.0) -> list[str]:
         """Stop taking work; jobs in flight get about `timeout` seconds to finish, then go back
@@ -311,7 +270,6 @@ class JobController:
             return []
         abandoned: list[str] = []
         if self._started:
-            self._stop.set()
             handed_back, abandoned = self._worker.hand_back(timeout, final=True)
             if handed_back:
                 log.info("handed %d unfinished jobs back to their queues", handed_back)
@@ -336,7 +294,7 @@ class JobController:
         worker = self._worker_side()
         before = worker.counters.processed
         with contextlib.suppress(JobsUnavailable):  # else the drain's own calls say it
-            worker.store.prepare()  # connecting and loading scripts is not the budget's work
+            worker.bounded.prepare()  # connecting and loading scripts is not the budget's work
         started = time.monotonic()
         if finish_within is None:
             grace_s = min(0.4, max(0.0, time_budget) * 0.2)
@@ -344,8 +302,7 @@ class JobController:
         else:
             fetch_until = started + max(0.0, time_budget)
             finish_until = fetch_until + max(0.0, finish_within)
-        worker.run(lambda: False, fetch_until, finish_until)
-        worker.hand_back(max(0.0, finish_until - time.monotonic()))
+        worker.drain(fetch_until, finish_until)
         return worker.counters.processed - before
 
     def health(self) -> dict[str, Any]:
@@ -354,12 +311,8 @@ class JobController:
         worker = self._worker
         if worker is None:
             return {"threads": 0, "stuck": 0, "all_stuck": False}
-        executors = worker.executors
-        return {
-            "threads": executors.threads,
-            "stuck": executors.stuck,
-            "all_stuck": executors.all_stuck,
-        }
+        slots = worker.slots
+        return {"threads": slots.threads, "stuck": slots.stuck, "all_stuck": slots.all_stuck}
 
     @property
     def counters(self) -> dict[str, int]:

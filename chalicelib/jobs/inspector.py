@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -337,6 +338,10 @@ def _decode_cursor(cursor: str) -> tuple[str, list[str]]:
         score, ids = json.loads(raw)
         if not (isinstance(score, str) and isinstance(ids, list) and ids):
             raise ValueError
+        if score and not re.fullmatch(
+            r"-?[0-9]{1,20}(\.[0-9]{1,20})?(e[-+]?[0-9]{1,3})?", score, re.I
+        ):
+            raise ValueError  # not a score Redis wrote: Redis would refuse it (a 503)
         if not all(isinstance(i, str) and len(i) <= 200 for i in ids[:CURSOR_IDS]):
             raise ValueError
         return score, ids[:CURSOR_IDS]

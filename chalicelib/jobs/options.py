@@ -1,14 +1,50 @@
-"""The per-job options beyond the basics: uniqueness, deadline, retention. Each check names its
-option in the InvalidJob it raises, and runs before anything is written."""
+"""The options of a create call, named once (CreateOptions), and their checks. Each check names
+its option in the InvalidJob it raises, and runs before anything is written."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from .model import InvalidJob
+
+
+class CreateOptions(TypedDict, total=False):
+    """What `create_job` and `create_jobs` take besides the jobs, every field optional."""
+
+    #: the queue the jobs go to (default "default")
+    queue: str
+    #: run after this many seconds, or at this time (Unix seconds or an aware datetime)
+    process_in: float | None
+    process_at: float | datetime | None
+    #: tries after the first (default: the controller's max_retry)
+    max_retry: int | None
+    #: seconds one attempt may run (default: the controller's timeout)
+    timeout: float | None
+    #: a key that makes a repeated create return the first job (one job per call)
+    idempotency_key: str | None
+    #: seconds a unique job's lock is held at most: no second job of its type and params
+    unique_for: float | None
+    #: Unix seconds or an aware datetime: not started after it, failed if still running
+    deadline: float | datetime | None
+    #: seconds the result is kept, instead of the controller's retention
+    retention: float | None
+    #: where the jobs' ends are POSTed, signed
+    callback_url: str | None
+
+
+CREATE_OPTIONS = frozenset(CreateOptions.__annotations__)
+
+
+def create_options(options: Mapping[str, Any]) -> CreateOptions:
+    """`options` as CreateOptions; TypeError naming any unknown one (as a keyword would)."""
+    unknown = set(options) - CREATE_OPTIONS
+    if unknown:
+        raise TypeError(f"unknown create options: {', '.join(sorted(unknown))}")
+    return CreateOptions(**options)  # type: ignore[typeddict-item]
 
 
 @dataclass(frozen=True)

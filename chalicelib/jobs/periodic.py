@@ -20,13 +20,11 @@ from typing import Any
 
 from croniter import croniter
 
-from .client import encode_params, fingerprint_of
+from .client import JobClient, encode_params
 from .config import Settings
-from .create_batch import hash_key
-from .model import InvalidJob, check_queue_name, new_job_id
-from .options import positive_seconds
-from .record import new_record
-from .store import NewJob, PeriodicRegistry, Store
+from .model import IdempotencyConflict, InvalidJob, JobError, JobsUnavailable, check_queue_name
+from .options import CreateOptions, positive_seconds
+from .store import PeriodicRegistry
 
 log = logging.getLogger("chalicelib.jobs")
 
@@ -94,12 +92,12 @@ class Scheduler:
 
     def __init__(
         self,
-        store: Store,
+        client: JobClient,
         entries: Mapping[str, PeriodicEntry],
         settings: Settings,
         clock: Callable[[], float],
     ) -> None:
-        self.store = store
+        self.client = client
         self.entries = entries
         self.settings = settings
         self.clock = clock
@@ -127,33 +125,37 @@ class Scheduler:
             written += self._enqueue(queue, ticks, now)
         if due:
             infos = {e.name: self._info(e, tick, now) for e, tick in due}
-            PeriodicRegistry(self.store).publish(infos)
+            PeriodicRegistry(self.client.store).publish(infos)
         return written
 
     def _enqueue(self, queue: str, ticks: list[tuple[PeriodicEntry, float]], now: float) -> int:
-        jobs = []
-        for entry, tick in ticks:
-            job_id = new_job_id(queue)
-            params_json = encode_params(entry.params, self.settings.max_params_bytes)
-            record = new_record(
-                job_id, entry.job_type, queue, params_json, now=now, run_at=0.0,
-                max_retry=self.settings.max_retry, timeout_s=self.settings.timeout,
-                extra={"periodic": entry.name, "tick": tick},
-            )  # fmt: skip
-            key = hash_key(f"periodic:{entry.name}:{tick!r}")
-            fingerprint = fingerprint_of(entry.job_type, entry.params)
-            jobs.append(NewJob(job_id, record, 0.0, key, fingerprint))
-        # the key outlives the tick's period, so a late process never enqueues it again
+        """The ticks' jobs, through the one create path: each keyed by its entry's name and
+        tick, a key that outlives the tick's period, so a late process never enqueues it
+        again. Raises JobsUnavailable (the ticks are tried again at the next pass)."""
+        jobs = [
+            (e.job_type, e.params, {"idempotency_key": f"periodic:{e.name}:{tick!r}"})
+            for e, tick in ticks
+        ]
+        fields = [{"periodic": e.name, "tick": tick} for e, tick in ticks]
         period_s = max(e.next_tick(now) - tick for e, tick in ticks)
-        ttl_ms = int((self.settings.retention + period_s) * 1000)
-        stored = self.store.enqueue(queue, jobs, 0, ttl_ms)
+        options: CreateOptions = {"queue": queue}
+        try:
+            created = self.client.create(
+                jobs, options, record_fields=fields, key_ttl_s=self.settings.retention + period_s
+            )
+        except JobsUnavailable:
+            raise
+        except IdempotencyConflict as exc:
+            log.error(
+                "periodic jobs of queue %s: a tick's key is held by other params: %s", queue, exc
+            )
+            created = []
+        except JobError as exc:
+            log.error("periodic jobs of queue %s cannot be enqueued: %s", queue, exc)
+            created = []
         for entry, tick in ticks:
             self.done[entry.name] = tick
-        if stored.conflict is not None:
-            entry = ticks[stored.conflict[0]][0]
-            log.error("periodic job %r: its tick's key is held by other params", entry.name)
-            return 0
-        return sum(1 for answer in stored.answers if not answer)
+        return sum(1 for job in created if not job.replayed)
 
     def _info(self, entry: PeriodicEntry, tick: float, now: float) -> str:
         info = {

@@ -11,6 +11,9 @@ from typing import Any, NoReturn
 
 from chalicelib.echo import echo
 
+#: the longest integer a body may hold (Python converts no longer one by default)
+MAX_INT_DIGITS = 4300
+
 
 class InvalidRequest(ValueError):
     """A request to refuse with a 400; its message tells the client what is wrong."""
@@ -19,12 +22,17 @@ class InvalidRequest(ValueError):
 def decode(raw: bytes | str) -> object:
     """The JSON value of a body, or InvalidRequest saying why it is not JSON we accept."""
     try:
-        return json.loads(raw, parse_constant=_refuse_constant, object_pairs_hook=_unique_keys)
+        return json.loads(
+            raw,
+            parse_constant=_refuse_constant,
+            parse_int=_bounded_int,
+            object_pairs_hook=_unique_keys,
+        )
     except InvalidRequest:
         raise
     except RecursionError:
         raise InvalidRequest("body is nested too deeply") from None
-    except ValueError as exc:  # JSONDecodeError, bad UTF-8, an integer of too many digits
+    except ValueError as exc:  # JSONDecodeError, bad UTF-8
         raise InvalidRequest(f"body is not valid JSON: {exc}") from None
 
 
@@ -41,6 +49,15 @@ def json_type(value: object) -> str:
     if isinstance(value, dict):
         return "an object"
     return "a number" if isinstance(value, (int, float)) else type(value).__name__
+
+
+def _bounded_int(text: str) -> int:
+    """An integer of the body; one longer than Python converts is refused in plain words (not
+    with the interpreter's own advice on how to raise its limit)."""
+    digits = len(text.lstrip("-"))
+    if digits > MAX_INT_DIGITS:
+        raise InvalidRequest(f"body has an integer of {digits} digits; at most {MAX_INT_DIGITS}")
+    return int(text)
 
 
 def _refuse_constant(name: str) -> NoReturn:

@@ -11,6 +11,7 @@ from urllib.parse import unquote
 
 from chalice.app import Request
 
+from chalicelib import public
 from chalicelib.echo import ECHO_LIMIT, echo
 from chalicelib.jobs import InvalidJobId
 from chalicelib.jobs.model import parse_job_id
@@ -68,7 +69,7 @@ def wait_seconds(request: Request) -> float | None:
 
 def checked_job_id(job_id: str) -> str:
     """The path's job id, decoded (API Gateway passes `@` as %40); an id too long to quote
-    whole is refused here, shown cut."""
+    whole is refused here, shown cut; a job of an internal queue is not found."""
     job_id = unquote(job_id)
     if len(job_id) > ECHO_LIMIT:
         try:
@@ -77,4 +78,4 @@ def checked_job_id(job_id: str) -> str:
             raise RequestRefused(
                 400, f"job id must look like 'default@<uuid4>', got {echo(job_id)}"
             ) from None
-    return job_id
+    return public.public_job_id(job_id)

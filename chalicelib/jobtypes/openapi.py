@@ -73,23 +73,15 @@ def status_schema(res: dict[str, Any]) -> dict[str, Any]:
                 "description": "present when a cancel ended it (error 'cancelled')",
             },
             "progress": {"$ref": "#/components/schemas/Progress"},
-            "callback_id": {
-                "type": "string",
-                "pattern": JOB_ID_PATTERN.replace("[A-Za-z0-9_-]{1,64}", "callbacks", 1),
-                "description": "the job delivering its callback, once it ended: GET it like "
-                "any job to see the delivery's attempts and outcome",
-            },
         },
     }
 
 
 def schemas(job_type: JobType) -> dict[str, Any]:
-    """`<Title>Request` and `<Title>JobStatus`: `res` is the declared result or, for the id
-    of a callback delivery read through this route, the delivery's outcome."""
-    result = {"anyOf": [dict(job_type.result), {"$ref": "#/components/schemas/Delivery"}]}
+    """`<Title>Request` and `<Title>JobStatus`, whose `res` is the declared result."""
     return {
         f"{job_type.title}Request": job_type.body_schema(),
-        f"{job_type.title}JobStatus": status_schema(result),
+        f"{job_type.title}JobStatus": status_schema(dict(job_type.result)),
     }
 
 
@@ -220,8 +212,8 @@ def _read(job_type: JobType, retry_after_s: int) -> dict[str, Any]:
         "summary": "A job's state and result",
         "description": "A body sent with this GET is ignored. With `wait`, the answer comes as "
         "soon as the job is COMPLETED or FAILED, or after `wait` seconds with its state then "
-        "(at once when the server's waiters are all busy). Any job id can be read here; `res` "
-        "is described for this route's jobs and callback deliveries.",
+        "(at once when the server's waiters are all busy). `res` is described for this "
+        "route's jobs.",
         "parameters": [job_id_parameter(), wait],
         "responses": {
             "200": _status(

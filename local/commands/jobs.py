@@ -27,13 +27,13 @@ from typing import IO, Any
 
 from chalicelib.jobs import (
     Inspector,
-    JobController,
     JobNotFound,
     JobState,
     JobStateConflict,
     JobsUnavailable,
 )
 from chalicelib.jobs.inspector import MAX_DAYS, MAX_PAGE
+from chalicelib.service import build_controller
 
 from ..parts.stack_file import resolve_url
 from .status import format_age
@@ -193,7 +193,7 @@ ACTIONS: dict[str, Callable[[Inspector, argparse.Namespace], tuple[Any, str]]] =
 def run(args: argparse.Namespace, out: IO[str] | None = None, err: IO[str] | None = None) -> int:
     out, err = out or sys.stdout, err or sys.stderr
     url, _ = resolve_url(os.environ)
-    inspector = JobController.from_env(os.environ, redis_url=url).inspector
+    inspector = build_controller(os.environ, redis_url=url).inspector
     try:
         body, text = ACTIONS[args.action](inspector, args)
     except (JobNotFound, JobStateConflict, JobsUnavailable) as exc:

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import IO, Any
 
 from chalicelib.jobs import JobController, JobsUnavailable, QueueStats
+from chalicelib.service import build_controller
 
 from ..parts.options import positive_float, queue_names
 from ..parts.redis_choice import redacted
@@ -125,7 +126,7 @@ def frame(controller: JobController, queues: Sequence[str] | None, source: str) 
 def run(args: argparse.Namespace, out: IO[str] | None = None) -> int:
     out = out or sys.stdout
     url, source = resolve_url(os.environ)
-    controller = JobController.from_env(os.environ, redis_url=url)
+    controller = build_controller(os.environ, redis_url=url)
     queues = list(queue_names(args.queues)) if args.queues else None
     if not args.watch:
         text, answered = frame(controller, queues, source)

@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
 
-from chalicelib.jobs import JobController, JobsUnavailable
+from chalicelib.jobs import JobsUnavailable
+from chalicelib.service import build_controller
 
 from . import LOCAL_DIR
 from .redis_server import LOOPBACK, RedisBinary, RedisServerError, find_redis_binary
@@ -84,7 +85,7 @@ def choose_redis(environ: Mapping[str, str] | None = None, only: str = "auto") -
 def redis_problem(environ: Mapping[str, str]) -> str | None:
     """None when the Redis that the JOBS_* variables describe answers PING, else why not."""
     try:
-        JobController.from_env(environ).ping()
+        build_controller(environ).ping()
     except JobsUnavailable as exc:
         return str(exc) or type(exc).__name__
     except ValueError as exc:

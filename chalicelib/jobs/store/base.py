@@ -27,6 +27,7 @@ from .keys import GlobalKeys, QueueKeys
 log = logging.getLogger("chalicelib.jobs.store")
 
 T = TypeVar("T")
+R = TypeVar("R", bound="ScriptRunner")
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,14 @@ class ScriptRunner:
         self.global_keys = GlobalKeys.of(prefix)
         self._known_queues: set[str] = set()
         self._shas: dict[str, str] = {}
+
+    def sharing_scripts(self: R, client: redis.Redis | redis.RedisCluster) -> R:
+        """The same store on another client (one with another timeout): the scripts it loaded
+        are the server's, so their handles are shared rather than loaded again."""
+        other = type(self)(client, self.prefix, self.blocking_client)
+        other._shas = self._shas  # noqa: SLF001 - one table of handles for both
+        other._keys = self._keys  # noqa: SLF001
+        return other
 
     def keys(self, queue: str) -> QueueKeys:
         keys = self._keys.get(queue)

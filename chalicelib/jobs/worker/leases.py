@@ -1,113 +1,131 @@
-"""The lease-keeping duty: record in Redis that handlers started, extend the leases of held
-jobs before they expire, and fail the attempts of handlers that overrun their timeout.
+"""Lease keeping: record in Redis that handlers started, send their latest progress reports,
+extend the leases of held jobs before they expire, and learn which of them a cancel was asked
+for. A step the coordinator runs: one round trip per queue, however many jobs it carries.
 
-Why starts are recorded: a job whose lease expires is charged an attempt only if Redis knows
-its handler started. The executors do not wait for that write: a start wakes this duty, which
-records, in one call, the starts of the jobs still running RECORD_START_AFTER_S after they
-began. Quick jobs are done by then and need no record: their outcome says it all. A handler that
-kills its worker within that moment leaves an unrecorded start; its job returns uncharged once,
-and its next worker records the start before running it (execute.py).
+Why starts are recorded: a job whose lease expires is charged an attempt only if Redis knows its
+handler started. Slots do not wait for that write: the coordinator records, in one call, the
+starts of the jobs still running RECORD_START_AFTER_S after they began. Quick jobs are done by
+then and need no record: their outcome says it all. A handler that kills its worker within that
+moment leaves an unrecorded start; its job returns uncharged once, and its next worker records
+the start before running it, alone (see the coordinator).
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 
 from ..config import Settings
 from ..model import JobsUnavailable
 from ..store import Store
-from .execute import Executors
-from .inflight import InFlight
+from .table import Held, Phase, Table
 
 log = logging.getLogger("chalicelib.jobs.worker")
 
-#: overruns are looked for at least this often
-TICK_S = 0.1
-#: a handler still running this long after its start gets its start recorded in Redis
-RECORD_START_AFTER_S = 0.002
-#: after a failed call, wait this long before recording starts again
-RETRY_S = 0.5
-#: a long-running worker's heartbeat is written this often
-HEARTBEAT_S = 5.0
+#: a worker's leases are extended this often, in parts of the lease
+EXTEND_EVERY_LEASE = 1 / 3
 #: while it holds jobs, a worker asks Redis this often which of them a cancel was asked for
 CANCEL_CHECK_S = 1.0
+#: a long-running worker's heartbeat is written this often
+HEARTBEAT_S = 5.0
+#: handlers' progress reports are sent this often at most
+TICK_S = 0.1
+#: after a failed call, wait this long before the next
+RETRY_S = 0.5
 
 
 class LeaseKeeper:
-    """One thread: on each start, and at least every tick, fail overruns and record starts;
-    every third of a lease, extend every lease."""
+    """The lease-keeping step and its timers: starts are recorded as they fall due, progress
+    every TICK_S, and every lease is extended each third of a lease (and looked at for
+    cancels each CANCEL_CHECK_S) while jobs are held."""
 
-    def __init__(
-        self,
-        store: Store,
-        inflight: InFlight,
-        executors: Executors,
-        settings: Settings,
-        clock: Callable[[], float],
-    ) -> None:
-        self.store = store
-        self.inflight = inflight
-        self.executors = executors
+    def __init__(self, table: Table, settings: Settings, clock: Callable[[], float]) -> None:
+        self.table = table
         self.settings = settings
         self.clock = clock
-        #: what a long-running worker says of itself each HEARTBEAT_S; None for a drain
-        self.heartbeat: Callable[[], tuple[str, str]] | None = None
-        self._next_cancel_check = 0.0
+        now = time.monotonic()
+        #: monotonic times: of the next try after an error, extend, look for cancels, progress
+        self.next_try = 0.0
+        self.next_extend = self.next_cancels = now
+        self.next_progress = 0.0
 
-    def loop(self, closed: threading.Event) -> None:
-        lease_s = self.settings.lease
-        tick_s = min(TICK_S, lease_s / 6)
-        next_extend = time.monotonic() + lease_s / 3
-        next_beat, all_stuck = 0.0, False
-        while not closed.is_set():
-            oldest = self.inflight.wait_for_starts(tick_s)
-            if oldest is not None:  # let quick jobs end first: they need no record
-                closed.wait(max(0.0, min(tick_s, oldest + RECORD_START_AFTER_S - time.monotonic())))
-            self.executors.fail_overruns()
-            if self.executors.all_stuck != all_stuck:  # say it at once, not at the next beat
-                all_stuck, next_beat = not all_stuck, 0.0
-            if self.heartbeat is not None and time.monotonic() >= next_beat:
-                next_beat = time.monotonic() + HEARTBEAT_S
-                self.beat()
-            extend_due = time.monotonic() >= next_extend
-            try:
-                self.keep(extend_all=extend_due)
-                if extend_due:
-                    next_extend = time.monotonic() + lease_s / 3
-            except JobsUnavailable as exc:
-                log.warning("cannot extend leases or record starts: %s", exc)
-                closed.wait(RETRY_S)
+    def next_due(self) -> float | None:
+        """When the step has work next (monotonic), None for nothing held."""
+        table = self.table
+        dues = [table.next_start_due()]
+        if table.held:
+            dues += [self.next_extend, self.next_cancels]
+        if table.progress_unsent():
+            dues.append(self.next_progress)
+        due = min((d for d in dues if d is not None), default=None)
+        return None if due is None else max(due, self.next_try)
 
-    def beat(self) -> None:
-        """Write the heartbeat now (a stuck worker says so here and in its log)."""
-        if self.heartbeat is None:
+    def step(self, store: Store, now: float) -> None:
+        table = self.table
+        if now < self.next_try:
+            return  # paused after an error
+        starting = table.starts_due(now)
+        every = bool(table.held) and (now >= self.next_extend or now >= self.next_cancels)
+        progress = now >= self.next_progress and table.progress_unsent()
+        if not (starting or every or progress):
             return
+        if every:
+            jobs = list(table.held.values())
+        else:
+            ids = {j.job_id for j in starting}
+            jobs = [
+                j
+                for j in table.running.values()
+                if j.job_id in ids or j.progress != j.progress_sent
+            ]
+        wall = self.clock()
         try:
-            self.store.heartbeat(*self.heartbeat())
+            keep(store, jobs, starting, wall + self.settings.lease, wall)
         except JobsUnavailable as exc:
-            log.warning("cannot write the heartbeat: %s", exc)
+            log.warning("cannot extend leases or record starts: %s", exc)
+            self.next_try = now + RETRY_S
+            return
+        if progress:
+            self.next_progress = now + TICK_S
+        if every:
+            self.next_cancels = now + CANCEL_CHECK_S
+            if now >= self.next_extend:
+                self.next_extend = now + self.settings.lease * EXTEND_EVERY_LEASE
 
-    def keep(self, extend_all: bool) -> bool:
-        """Record the starts that are due (extending those jobs' leases) and the handlers'
-        latest progress reports; extend every lease when `extend_all`, or when a look for
-        cancels is due (every CANCEL_CHECK_S while jobs are held). Returns whether a call was
-        made: one round trip per queue, however many reports and starts it carries."""
-        starting = self.inflight.starts_due(time.monotonic() - RECORD_START_AFTER_S)
-        reported = self.inflight.take_reported()
-        check = bool(self.inflight.held) and time.monotonic() >= self._next_cancel_check
-        if not (starting or reported or extend_all or check):
-            return False
-        if check or extend_all:
-            self._next_cancel_check = time.monotonic() + CANCEL_CHECK_S
-        leases = self.inflight.leases(starting, every=extend_all or check)
-        lease_until = self.clock() + self.settings.lease
-        for queue, by_token in leases.items():
-            lost, cancels = self.store.keep(queue, by_token, lease_until, self.clock())
-            for job_id in lost:
-                log.warning("lease of %s was lost; its outcome will be dropped", job_id)
-            self.inflight.cancels(cancels)
-        self.inflight.starts_recorded(starting)
-        return True
+
+def keep(
+    store: Store, jobs: list[Held], starting: list[Held], lease_until: float, now: float
+) -> list[str]:
+    """Extend the leases of `jobs`, record the starts of `starting` (among them), send each
+    one's unsent progress report. Marks the cancelled ones and returns the ids whose lease is
+    no longer ours. Raises JobsUnavailable (then nothing counts as sent or recorded)."""
+    recording = {job.job_id for job in starting}
+    by_queue: dict[str, dict[str, list[tuple[str, bool, str]]]] = {}
+    for job in jobs:
+        if job.phase is Phase.HANDED_BACK:
+            continue
+        report = job.progress
+        unsent = report if report != job.progress_sent else ""
+        by_queue.setdefault(job.queue, {}).setdefault(job.token, []).append(
+            (job.job_id, job.job_id in recording, unsent)
+        )
+    lost: list[str] = []
+    cancels: set[str] = set()
+    sent: dict[str, str] = {}
+    for queue, by_token in by_queue.items():
+        gone, cancelled = store.keep(queue, by_token, lease_until, now)
+        lost += gone
+        cancels.update(cancelled)
+        for entries in by_token.values():
+            sent.update((job_id, report) for job_id, _, report in entries if report)
+    for job in jobs:
+        if job.job_id in sent:
+            job.progress_sent = sent[job.job_id]
+        if job.job_id in cancels:
+            job.cancel = True
+    for job in starting:
+        job.start_recorded = True
+    for job_id in lost:
+        log.warning("lease of %s was lost; its outcome will be dropped", job_id)
+    return lost

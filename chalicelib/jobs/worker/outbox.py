@@ -21,6 +21,7 @@ from ..client import JobClient
 from ..config import Settings
 from ..delivery import DELIVERY_MAX_RETRY, DELIVERY_WINDOW_S
 from ..model import JobError, JobsUnavailable
+from ..options import CreateOptions
 from ..record import compact_json, decode_status
 from ..store import Store
 
@@ -36,9 +37,16 @@ class CallbackForwarder:
     """Moves a queue's outbox into delivery jobs; `client` creates them (its params limit
     must hold a whole result)."""
 
-    def __init__(self, store: Store, client: JobClient, clock: Callable[[], float]) -> None:
-        self.store = store
-        self.client = client
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        handlers: Mapping[str, Handler],
+        clock: Callable[[], float],
+    ) -> None:
+        self.default_store = self.store = store
+        #: creates the deliveries on the store of the current call (see forward)
+        self.client = JobClient(lambda: self.store, settings, handlers, clock)
         self.clock = clock
 
     @classmethod
@@ -55,21 +63,23 @@ class CallbackForwarder:
             return None
         limit = max(settings.max_params_bytes, settings.max_result_bytes + BODY_MARGIN_BYTES)
         wide = replace(settings, max_params_bytes=limit)
-        return cls(store, JobClient(lambda: store, wide, handlers, clock), clock)
+        return cls(store, wide, handlers, clock)
 
-    def forward_quietly(self, queue: str) -> None:
-        """forward(), from a duty that must not stop for it: an error is logged, and the
+    def forward_quietly(self, queue: str, store: Store | None = None) -> None:
+        """forward(), from a step that must not stop for it: an error is logged, and the
         entries wait in the outbox for the next maintenance pass."""
         try:
-            self.forward(queue)
+            self.forward(queue, store)
         except JobsUnavailable as exc:
             log.info("queue %s: callbacks left for the next pass: %s", queue, exc)
         except Exception:  # noqa: BLE001 - a bug here must not stop outcomes being written
             log.exception("queue %s: forwarding callbacks failed", queue)
 
-    def forward(self, queue: str) -> int:
-        """Create the deliveries of the ended jobs in `queue`'s outbox (up to OUTBOX_BATCH);
-        returns how many were created or found made already. Raises JobsUnavailable."""
+    def forward(self, queue: str, store: Store | None = None) -> int:
+        """Create the deliveries of the ended jobs in `queue`'s outbox (up to OUTBOX_BATCH),
+        through `store` (a bounded one near a deadline; default: the worker's); returns how
+        many were created or found made already. Raises JobsUnavailable."""
+        self.store = store or self.default_store
         if queue == CALLBACK_QUEUE:
             return 0  # deliveries have no callbacks of their own: nothing to read
         entries = self.store.outbox(queue, OUTBOX_BATCH)
@@ -95,10 +105,12 @@ class CallbackForwarder:
         deliveries: dict[str, str] = {}
         if jobs:
             try:
-                submitted = self.client.create(
-                    jobs, queue=CALLBACK_QUEUE, max_retry=DELIVERY_MAX_RETRY,
-                    deadline=now + DELIVERY_WINDOW_S,
-                )  # fmt: skip
+                options: CreateOptions = {
+                    "queue": CALLBACK_QUEUE,
+                    "max_retry": DELIVERY_MAX_RETRY,
+                    "deadline": now + DELIVERY_WINDOW_S,
+                }
+                submitted = self.client.create(jobs, options)
             except JobsUnavailable:
                 raise  # the entries stay: the next pass tries again
             except JobError as exc:

@@ -1,11 +1,12 @@
-"""The execute duty: `concurrency` threads, each running one handler at a time and turning what
-it did into an outcome for the flush duty to write.
+"""Handler slots: `concurrency` threads that each run one handler at a time and tell the
+coordinator when it started and how it ended. They make no Redis call and change no shared
+state: a slot claims the job it was handed (see Table.claim), runs it, and posts messages.
 
 Isolation "thread" runs handlers in these threads. A thread cannot be killed, so a handler past
-its timeout fails its attempt and its thread is replaced (at most EXTRA_THREADS beyond
-`concurrency`); until the stuck handler returns, its job is not started again by this worker.
-Isolation "process" runs each handler in a child process (process_pool.py), killed at its
-timeout, so nothing stays stuck.
+its timeout fails its attempt (the coordinator decides that) and its thread is replaced, at most
+EXTRA_THREADS beyond `concurrency`; until the stuck handler returns, its job is not started
+again by this worker. Isolation "process" runs each handler in a child process
+(process_pool.py), killed at its timeout, so nothing stays stuck.
 """
 
 from __future__ import annotations
@@ -14,16 +15,16 @@ import logging
 import queue as queue_module
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from ..attempt import Handler, describe_error, retry_delay_s, run_handler
 from ..config import Settings
 from ..current import CurrentJob, enter, leave
-from ..model import JobsUnavailable
 from ..process_pool import HandlerProcessPool
 from ..record import CANCELLED, Outcome
-from ..store import AttemptOutcome, Store
-from .inflight import Held, InFlight
+from ..store import AttemptOutcome
+from .table import Held, Phase, Table
 
 log = logging.getLogger("chalicelib.jobs.worker")
 
@@ -36,32 +37,34 @@ DEADLINE_EXCEEDED = "deadline exceeded"
 #: in process isolation the pool kills a handler at its timeout; the overrun watch is a backstop
 PROCESS_OVERRUN_MARGIN_S = 5.0
 
+#: what a slot posts to the coordinator: ("started", job, monotonic time) and
+#: ("ended", job, outcome, seconds it ran)
+STARTED, ENDED = "started", "ended"
+Post = Callable[[tuple[Any, ...]], None]
 
-class Executors:
-    """The handler threads, and the overrun watch that fails handlers past their timeout."""
+
+class Slots:
+    """The handler threads, and what an attempt's outcome is (the retry rules)."""
 
     def __init__(
         self,
-        store: Store,
-        inflight: InFlight,
+        table: Table,
         handlers: Mapping[str, Handler],
         settings: Settings,
         clock: Callable[[], float],
+        post: Post,
     ) -> None:
-        self.store = store
-        self.inflight = inflight
+        self.table = table
         self.handlers = handlers
         self.settings = settings
         self.clock = clock
+        self.post = post
         self._ready: queue_module.SimpleQueue[Held | None] = queue_module.SimpleQueue()
-        self._lock = threading.Lock()
-        #: handler threads alive, stuck ones included
+        #: handler threads alive, stuck ones included (the coordinator's count)
         self.threads = 0
-        #: jobs whose handler overran in a thread that still runs it
-        self.stuck_jobs: set[str] = set()
         self._serial = 0
-        self._said_all_stuck = False
         self.pool: HandlerProcessPool | None = None
+        self.said_all_stuck = False
 
     def start(self) -> None:
         """Start the process pool (before any thread of ours: see process_pool.py) and
@@ -71,37 +74,39 @@ class Executors:
             self.pool.start()
         self._ready = queue_module.SimpleQueue()
         for _ in range(self.settings.concurrency):
-            self._spawn()
+            self.spawn()
+
+    def spawn(self) -> None:
+        self.threads += 1
+        self._serial += 1
+        name = f"jobs-slot-{self._serial}"
+        threading.Thread(target=self._loop, args=(self._ready,), name=name, daemon=True).start()
+
+    def retire_one(self) -> None:
+        """One thread ends once it is free (a replacement of a stuck one is no longer needed)."""
+        self.threads -= 1
+        self._ready.put(None)
+
+    def hand(self, job: Held) -> None:
+        self.table.unclaimed[job.job_id] = job
+        self.table.in_slots += 1
+        self._ready.put(job)
 
     @property
     def stuck(self) -> int:
-        """Threads whose handler overran its timeout and has not returned yet."""
-        return len(self.stuck_jobs)
+        return len(self.table.stuck)
 
     @property
     def all_stuck(self) -> bool:
         """Every handler thread is stuck: this worker runs nothing until one returns."""
-        with self._lock:
-            return self.threads > 0 and len(self.stuck_jobs) >= self.threads
-
-    def _spawn(self) -> None:
-        with self._lock:
-            self.threads += 1
-            self._serial += 1
-            name = f"jobs-exec-{self._serial}"
-        threading.Thread(target=self._loop, args=(self._ready,), name=name, daemon=True).start()
-
-    def submit(self, jobs: Sequence[Held]) -> None:
-        for job in jobs:
-            self._ready.put(job)
+        return self.threads > 0 and len(self.table.stuck) >= self.threads
 
     def stop(self, timeout_s: float) -> list[str]:
         """Ask every thread to end once its handler returns; kill handlers still running in
         child processes after `timeout_s`. Returns what was killed."""
-        with self._lock:
-            for _ in range(self.threads):
-                self._ready.put(None)
-            self.threads = 0
+        for _ in range(self.threads):
+            self._ready.put(None)
+        self.threads = 0
         pool, self.pool = self.pool, None
         return pool.close(timeout_s) if pool is not None else []
 
@@ -112,30 +117,30 @@ class Executors:
             timeout_s = min(timeout_s, max(0.0, job.job.deadline - self.clock()))
         return timeout_s
 
+    def watch_s(self, job: Held) -> float:
+        """How long the coordinator lets it run before it fails the attempt as overrun."""
+        margin = PROCESS_OVERRUN_MARGIN_S if self.pool is not None else 0.0
+        return self.timeout_s(job) + margin
+
     def past_deadline(self, job: Held) -> bool:
         return job.job.deadline is not None and self.clock() >= job.job.deadline
 
     def _loop(self, ready: queue_module.SimpleQueue[Held | None]) -> None:
+        post = self.post
         while True:
             job = ready.get()
             if job is None:
                 return
-            timeout_s = self.timeout_s(job)
-            if self.pool is not None:
-                timeout_s += PROCESS_OVERRUN_MARGIN_S
-            # A job back from a worker that died before its start was recorded runs alone, its
-            # start recorded first: if this worker dies now, that job is the one to charge.
-            if not self.inflight.begin(job, timeout_s, alone=job.job.recovered > 0):
-                continue
+            if not self.table.claim(job):
+                continue  # handed back before it started
+            started = time.monotonic()
+            post((STARTED, job, started))
             try:
                 outcome = self.attempt(job)
             except BaseException as exc:  # noqa: BLE001 - no job may take its thread down
                 log.exception("running %s failed outside its handler", job.job_id)
                 outcome = self.failure(job, Outcome.RETRY, describe_error(exc))
-            if self.inflight.end(job, outcome, time.monotonic() - job.started) and self._retire(
-                job
-            ):
-                return
+            post((ENDED, job, outcome, time.monotonic() - started))
 
     def attempt(self, job: Held) -> AttemptOutcome:
         """Run the job's handler and say how the attempt ended. Never raises."""
@@ -143,20 +148,18 @@ class Executors:
             return AttemptOutcome(job.job_id, job.token, Outcome.FAIL, DEADLINE_EXCEEDED)
         if job.cancel or job.job.cancel:  # asked before it started: it never runs
             return AttemptOutcome(job.job_id, job.token, Outcome.FAIL, CANCELLED)
-        if job.job_id in self.stuck_jobs:
-            return self._defer(job, "its earlier run still hangs in this worker")
-        if job.job.recovered and not self._record_start(job):
-            return self._defer(job, "its start could not be recorded")
         leased = job.job
+
+        def report(progress: str) -> None:
+            job.progress = progress  # the latest wins; the coordinator sends it
+
         current = CurrentJob(
-            job.job_id, job.queue, leased.retried, leased.deadline,
-            lambda report: self.inflight.report_progress(job, report), lambda: job.cancel,
-        )  # fmt: skip
+            job.job_id, job.queue, leased.retried, leased.deadline, report, lambda: job.cancel
+        )
         if self.pool is not None:
             outcome, payload = self.pool.run(
-                leased.job_type, leased.params_json, self.timeout_s(job), current.info(),
-                lambda report: self.inflight.report_progress(job, report),
-            )  # fmt: skip
+                leased.job_type, leased.params_json, self.timeout_s(job), current.info(), report
+            )
         else:
             handler = self.handlers.get(leased.job_type)
             token = enter(current)
@@ -174,24 +177,46 @@ class Executors:
             return AttemptOutcome(job.job_id, job.token, outcome, payload)
         return self.failure(job, outcome, payload)
 
-    def _record_start(self, job: Held) -> bool:
-        """Tell Redis the job starts now, before running it: its lease expired unstarted
-        before, and if its handler kills this worker, the attempt must be charged."""
-        lease_until = self.clock() + self.settings.lease
-        try:
-            lost = self.store.extend(
-                job.queue, {job.token: [(job.job_id, True)]}, lease_until, self.clock()
+    def fail_overruns(self, now: float) -> bool:
+        """A handler past its timeout fails its attempt now (the coordinator's step) and frees
+        its slot: its thread gets a replacement while there are fewer than `concurrency` +
+        EXTRA_THREADS, and is retired when (if ever) its handler returns. True when any did."""
+        table = self.table
+        late = table.overrunning(now)
+        for job in late:
+            table.leave(job, Phase.OVERRAN)
+            table.in_slots -= 1
+            table.stuck.add(job.job_id)
+            table.queue_outcome(job, self.timed_out(job, now), now)
+            if self.threads < self.settings.concurrency + EXTRA_THREADS:
+                self.spawn()
+            log.warning(
+                "job %s overran its %gs timeout; %d handler threads are stuck",
+                job.job_id, self.timeout_s(job), self.stuck,
+            )  # fmt: skip
+        if self.all_stuck and not self.said_all_stuck:
+            self.said_all_stuck = True
+            log.error(
+                "all %d handler threads are stuck in handlers past their timeout: this worker "
+                "runs nothing until one returns (restart it, or use isolation='process')",
+                self.threads,
             )
-        except JobsUnavailable as exc:
-            log.warning("cannot record the start of %s: %s", job.job_id, exc)
-            return False
-        self.inflight.starts_recorded([job])
-        return not lost
+        return bool(late)
 
-    def _defer(self, job: Held, why: str) -> AttemptOutcome:
+    def defer(self, job: Held, why: str) -> AttemptOutcome:
+        """Not run, not charged: back to RETRYING for a while."""
         log.info("put off %s: %s", job.job_id, why)
         retry_at = self.clock() + max(DEFER_S, self.timeout_s(job))
         return AttemptOutcome(job.job_id, job.token, Outcome.DEFER, why, retry_at)
+
+    def timed_out(self, job: Held, now: float) -> AttemptOutcome:
+        """The outcome of an attempt that overran at monotonic `now`: when its deadline cut
+        its timeout short, that deadline is what passed."""
+        cut_short = now < job.started + (job.job.timeout_s or self.settings.timeout)
+        if self.past_deadline(job) or (job.job.deadline is not None and cut_short):
+            return AttemptOutcome(job.job_id, job.token, Outcome.FAIL, DEADLINE_EXCEEDED)
+        error = f"timed out after {job.job.timeout_s or self.settings.timeout:g}s"
+        return self.failure(job, Outcome.RETRY, error)
 
     def failure(self, job: Held, outcome: Outcome, error: str) -> AttemptOutcome:
         """A failed attempt's outcome: a RETRY past the job's deadline fails it for good."""
@@ -213,44 +238,3 @@ class Executors:
                     f"{DEADLINE_EXCEEDED} before the next try: {error}",
                 )  # fmt: skip
         return AttemptOutcome(job.job_id, job.token, outcome, error, retry_at)
-
-    def fail_overruns(self) -> None:
-        """A handler past its timeout fails its attempt now and frees its slot. Its thread gets
-        a replacement while there are fewer than `concurrency` + EXTRA_THREADS threads, and
-        retires when (if ever) its handler returns."""
-
-        def timed_out(job: Held) -> AttemptOutcome:
-            if self.past_deadline(job):
-                return AttemptOutcome(job.job_id, job.token, Outcome.FAIL, DEADLINE_EXCEEDED)
-            error = f"timed out after {job.job.timeout_s or self.settings.timeout:g}s"
-            return self.failure(job, Outcome.RETRY, error)
-
-        for job in self.inflight.overran(time.monotonic(), timed_out):
-            with self._lock:
-                self.stuck_jobs.add(job.job_id)
-                replace = self.threads < self.settings.concurrency + EXTRA_THREADS
-            if replace:
-                self._spawn()
-            log.warning(
-                "job %s overran its %gs timeout; %d handler threads are stuck",
-                job.job_id, self.timeout_s(job), self.stuck,
-            )  # fmt: skip
-        if self.all_stuck and not self._said_all_stuck:
-            self._said_all_stuck = True
-            log.error(
-                "all %d handler threads are stuck in handlers past their timeout: this worker "
-                "runs nothing until one returns (restart it, or use isolation='process')",
-                self.threads,
-            )
-
-    def _retire(self, job: Held) -> bool:
-        """The overrun handler of `job` returned, and its job may run again. True when its
-        thread must end (a replacement took its place); False when it is needed again."""
-        log.info("dropped the late outcome of %s: it overran its timeout", job.job_id)
-        with self._lock:
-            self.stuck_jobs.discard(job.job_id)
-            self._said_all_stuck = False
-            if self.threads > self.settings.concurrency:
-                self.threads -= 1
-                return True
-            return False
