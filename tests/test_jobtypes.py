@@ -12,7 +12,7 @@ from chalice.test import Client
 import app
 from chalicelib.business import async_maths
 from chalicelib.jobs import JobResult
-from chalicelib.jobtypes import InvalidRequest, JobType, Submission
+from chalicelib.jobtypes import InvalidRequest, JobType, Submission, schema
 from chalicelib.jobtypes.installed import job_types
 from chalicelib.service import build_controller
 from tests.api_helpers import post_json, use_redis
@@ -78,6 +78,8 @@ def test_a_bad_declaration_is_refused_at_once(changes: dict[str, Any], why: str)
         (b'{"text": "a", "delay_seconds": -1}', "delay_seconds must be at least 0"),
         (b'{"text": "a", "text": "b"}', "field 'text' is given twice"),
         (b'{"text": NaN}', "NaN is not a number JSON allows"),
+        (b'{"text": "a", "times": 1' + b"0" * 400 + b"}", "times must be at most 3"),
+        (b'{"text": "a", "times": 1' + b"0" * 4300 + b"}", "body has an integer of 4301 digits"),
     ],
 )
 def test_a_generic_body_is_refused_naming_what_is_wrong(body: bytes, error: str) -> None:
@@ -126,3 +128,9 @@ def test_where_private_hosts_are_allowed_link_local_ones_are_still_refused(
     assert app.get_controller().queue_stats(["default"])[0].pending == 0
     loopback = {**body, "callback_url": "http://127.0.0.1:9/hook"}
     assert post_json(client, loopback).status_code == 202  # what make run allows
+
+
+def test_a_number_too_big_for_a_double_is_refused_not_crashed_on() -> None:
+    with pytest.raises(InvalidRequest, match="x must be at most 1"):
+        schema.validate({"type": "number", "maximum": 1}, 10**400, "x")
+    schema.validate({"type": "number"}, 10**400, "x")  # a JSON number, whatever its size

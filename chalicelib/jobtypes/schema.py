@@ -86,9 +86,10 @@ def _types(schema: Mapping[str, Any]) -> list[str]:
 def _is(value: object, json_type_name: str) -> bool:
     if json_type_name == "integer":
         return isinstance(value, int) and not isinstance(value, bool)
-    if json_type_name == "number":
-        plain = isinstance(value, (int, float)) and not isinstance(value, bool)
-        return plain and math.isfinite(value)  # type: ignore[arg-type]
+    if json_type_name == "number":  # an int of any length is one (math.isfinite would overflow)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return False
+        return isinstance(value, int) or math.isfinite(value)
     python = {"string": str, "boolean": bool, "object": dict, "array": list}
     if json_type_name == "null":
         return value is None
