@@ -25,9 +25,8 @@ from types import SimpleNamespace
 import pytest
 
 from local.commands.up import banner
-from local.parts.redis_server import free_port
 from local.parts.redis_start import RunningRedis
-from tests.local_helpers import REPO, clean_env, descendants, still_alive
+from tests.local_helpers import REPO, clean_env, descendants, spare_port, still_alive
 
 README = (REPO / "README.md").read_text()
 FENCE = re.compile(r"```(?P<lang>\w*)\n(?P<body>.*?)```", re.S)
@@ -104,7 +103,7 @@ def test_no_sentence_says_the_api_ignores_headers_it_reads() -> None:
 @pytest.mark.timeout(60)
 def test_chalice_local_by_hand_leaves_no_server_behind_on_sigterm(redis_url: str) -> None:
     (line,) = [c for c, _ in commands() if c.startswith(".venv/bin/chalice local")]
-    port = free_port()
+    port = spare_port()
     argv = line.split("#")[0].replace("8000", str(port)).split()
     argv[0] = str(Path(sys.executable).with_name("chalice"))
     env = clean_env(JOBS_REDIS_URL=redis_url)
