@@ -28,6 +28,7 @@ import pytest
 from local.parts.redis_server import free_port
 from tests.api_helpers import PROJECT_DIR
 from tests.test_chalice_package import CHALICE, copy_project
+from tests.test_local_docker import fake_docker
 
 CONFIG = json.loads((PROJECT_DIR / ".chalice" / "config.json").read_text())
 DEV = CONFIG["stages"]["dev"]
@@ -175,19 +176,49 @@ def test_each_role_allows_only_writing_logs(deployed: str, moto_endpoint: str) -
         assert actions == {"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"}
 
 
-def docker_engine_answers() -> bool:
-    docker = shutil.which("docker")
+def lambda_image_problem(runtime: str, path: str | None = None) -> str | None:
+    """None when a Docker engine answers and holds an image moto can run `runtime` in; else why
+    the invoke is skipped. moto would pull a missing image from a registry, which fails offline
+    and must not be tried from a test."""
+    docker = shutil.which("docker", path=path)
     if docker is None:
-        return False
-    probe = subprocess.run([docker, "info"], capture_output=True, timeout=10, check=False)
-    return probe.returncode == 0
+        return "no docker command on PATH"
+
+    def docker_ok(*args: str) -> bool:
+        try:
+            done = subprocess.run([docker, *args], capture_output=True, timeout=10, check=False)
+        except subprocess.TimeoutExpired:
+            return False
+        return done.returncode == 0
+
+    if not docker_ok("info"):
+        return "no Docker engine answers"
+    images = lambda_images(runtime)
+    if any(docker_ok("image", "inspect", image) for image in images):
+        return None
+    return f"the engine has none of the Lambda images moto runs {runtime} in ({', '.join(images)})"
+
+
+def lambda_images(runtime: str) -> list[str]:
+    """The images moto 5 tries, in its order, for a function of `runtime` ("python3.11")."""
+    language, version = runtime.rstrip("0123456789."), runtime.lstrip("abcdefghijklmnopqrstuvwxyz")
+    chosen = os.environ.get("MOTO_DOCKER_LAMBDA_IMAGE")
+    own = [chosen if ":" in chosen else f"{chosen}:{runtime}"] if chosen else []
+    return [
+        *own,
+        f"ghcr.io/shogo82148/lambda-{language}:{version}",
+        f"mlupin/docker-lambda:{runtime}",
+        f"lambci/lambda:{runtime}",
+    ]
 
 
 def test_worker_function_runs_once(deployed: str, moto_endpoint: str) -> None:
-    if not docker_engine_answers():
-        pytest.skip("no Docker engine answers: moto runs Lambda code in Docker, so not invoked")
     lambda_ = aws("lambda", moto_endpoint)
-    answer = lambda_.invoke(FunctionName=f"{APP}-dev-worker_kick", Payload=b"{}")
+    name = f"{APP}-dev-worker_kick"
+    problem = lambda_image_problem(lambda_.get_function_configuration(FunctionName=name)["Runtime"])
+    if problem:
+        pytest.skip(f"{problem}: moto runs Lambda code in Docker, so not invoked")
+    answer = lambda_.invoke(FunctionName=name, Payload=b"{}")
 
     # the dev stage names no Redis on AWS: the worker refuses clearly instead of guessing one
     assert answer["StatusCode"] == 200
@@ -207,3 +238,19 @@ def test_delete_leaves_nothing(
     assert events.list_rules(NamePrefix=APP)["Rules"] == []
     state = json.loads((project / ".chalice" / "deployed" / "dev.json").read_text())
     assert state["resources"] == []
+
+
+def test_the_invoke_is_skipped_unless_the_engine_holds_a_lambda_image(tmp_path: Path) -> None:
+    bin_dir = fake_docker(tmp_path, "ok")
+    assert lambda_image_problem("python3.11", path=str(bin_dir)) is None
+    bin_dir = fake_docker(tmp_path / "bare", "no-image")
+    assert lambda_image_problem("python3.11", path=str(bin_dir)) == (
+        "the engine has none of the Lambda images moto runs python3.11 in "
+        "(ghcr.io/shogo82148/lambda-python:3.11, mlupin/docker-lambda:python3.11, "
+        "lambci/lambda:python3.11)"
+    )
+    bin_dir = fake_docker(tmp_path / "down", "no-engine")
+    assert lambda_image_problem("python3.11", path=str(bin_dir)) == "no Docker engine answers"
+    assert lambda_image_problem("python3.11", path=str(tmp_path / "empty")) == (
+        "no docker command on PATH"
+    )

@@ -80,7 +80,7 @@ def test_reports_in_a_tight_loop_cost_a_few_round_trips(
     round_trips: RoundTrips,  # noqa: F811
 ) -> None:
     """The same half-second job with and without 100,000 reports: the reports cost at most
-    one write per lease keeper tick (0.1 s), not one per report."""
+    one write per lease step tick (0.1 s), not one per report."""
     c = JobController(redis_url)
 
     def handler(params: dict) -> JobResult:

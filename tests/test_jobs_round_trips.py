@@ -83,7 +83,7 @@ def test_a_weighted_drain_over_three_queues_costs_at_most_a_fiftieth_per_job(
     the bound is the single-queue drain's."""
     c = JobController(any_redis_url, queues={"critical": 6, "default": 3, "low": 1})
     c.add_handler("test:ok", lambda p: JobResult(True, res=p["n"]))
-    # the worker connects and loads its scripts, and its flush thread connects: once per
+    # the worker connects, loads its scripts and makes its bounded clients: once per
     # process, not per job
     c.create_jobs([("test:ok", {"n": n}) for n in range(3)], queue="low")
     while c.drain(0.1) == 0:

@@ -124,3 +124,22 @@ def test_written_outcomes_are_counted_by_what_the_script_answered() -> None:
     c = table.counters
     assert (c.processed, c.failed, c.lost, c.unconfirmed) == (2, 1, 1, 0)
     assert table.held == {}
+
+
+def test_a_job_running_alone_that_overruns_frees_the_worker() -> None:
+    from chalicelib.jobs.config import Settings  # noqa: PLC0415
+    from chalicelib.jobs.worker.slots import Slots  # noqa: PLC0415
+
+    table = Table(concurrency=2)
+    slots = Slots(table, {}, Settings(timeout=1.0), clock=lambda: 0.0, post=lambda m: None)
+    job = held(1, recovered=1)
+    table.alone_running = job
+    handed(table, job)
+    assert table.claim(job)
+    table.start(job, started=100.0, watch_s=1.0)
+
+    assert slots.fail_overruns(101.5) is True
+    assert job.phase is Phase.OVERRAN and table.alone_running is None
+    assert table.room() > 0, "a hung handler that ran alone does not stop the worker"
+    assert slots.threads == 1, "its slot got a replacement"
+    slots.stop(timeout_s=0.0)

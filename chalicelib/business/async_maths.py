@@ -35,6 +35,8 @@ OPERATIONS: dict[str, Callable[[Fraction, Fraction], Fraction]] = {
     "math:divide": operator.truediv,
 }
 KNOWN_OPS = ", ".join(sorted(OPERATIONS))
+#: the operations whose answer on two integers is an exact integer (no Fraction needed)
+INTEGER_EXACT = frozenset({"math:add", "math:subtract", "math:multiply"})
 REQUIRED_FIELDS = ("a", "b", "op")
 OPTIONAL_FIELDS = ("delay_seconds", "callback_url")
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
@@ -139,6 +141,11 @@ def compute(op: str, a: Number, b: Number) -> Number:
     Raises ZeroDivisionError for a zero divisor, OverflowError when the answer is beyond the
     range of a double (it would otherwise become Infinity, which is not JSON).
     """
+    if type(a) is int and type(b) is int and op in INTEGER_EXACT:
+        exact_int = OPERATIONS[op](a, b)  # type: ignore[arg-type]  # exact on ints already
+        if abs(exact_int) > _FLOAT_MAX:
+            raise OverflowError("result is out of range (its magnitude exceeds 1.8e308)")
+        return int(exact_int)
     exact = OPERATIONS[op](_exact(a), _exact(b))
     if abs(exact) > _FLOAT_MAX:
         raise OverflowError("result is out of range (its magnitude exceeds 1.8e308)")

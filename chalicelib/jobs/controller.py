@@ -29,7 +29,7 @@ from .options import CreateOptions, create_options
 from .periodic import PeriodicEntry, periodic_entry
 from .store import PeriodicRegistry, Store
 from .waiting import Waiters
-from .worker import MAINTENANCE_INTERVAL_S, Worker
+from .worker import Worker
 
 log = logging.getLogger("chalicelib.jobs")
 
@@ -85,26 +85,13 @@ class JobController:
         return self._store
 
     def _worker_side(self) -> Worker:
-        """The worker, with its own clients: one whose timeout outlasts a blocking wait for
-        work, and neither resending a command whose answer was lost (a resent dequeue would
-        take a second batch)."""
+        """The worker, made on first use (with clients of its own: see Worker.connected)."""
         with self._lock:
             if self._worker is None:
-                client = make_client(self.settings, retry=False)
-                blocking = make_client(
-                    self.settings, blocking_wait_s=MAINTENANCE_INTERVAL_S, retry=False
-                )
-                store = Store(client, self.settings.key_prefix, blocking)
-
-                def bounded_store(timeout_s: float) -> Store:
-                    bounded = make_client(self.settings, retry=False, timeout_s=timeout_s)
-                    return store.sharing_scripts(bounded)
-
                 # the clock is looked up at each call, as for the client
-                self._worker = Worker(
-                    store, self._handlers, self.settings, lambda: self.clock(), self._periodic,
-                    bounded_store,
-                )  # fmt: skip
+                self._worker = Worker.connected(
+                    self.settings, self._handlers, lambda: self.clock(), self._periodic
+                )
             return self._worker
 
     @property
@@ -295,6 +282,7 @@ class JobController:
         before = worker.counters.processed
         with contextlib.suppress(JobsUnavailable):  # else the drain's own calls say it
             worker.bounded.prepare()  # connecting and loading scripts is not the budget's work
+        worker.ensure_threads()  # nor starting the threads
         started = time.monotonic()
         if finish_within is None:
             grace_s = min(0.4, max(0.0, time_budget) * 0.2)

@@ -1,11 +1,10 @@
 """`current_job()`: what a running handler may know and say about its own job.
 
-The executor sets it around each handler call (a context variable, so each handler thread sees
+A handler slot sets it around each handler call (a context variable, so each slot thread sees
 its own job); in process isolation the child process sets it around its handler, and its
 progress reports travel back over the child's JSON pipe. Reports are not written one by one:
-the worker writes the latest report of each job with its next periodic call to Redis (the lease
-keeper's, at most every 0.1 s) and with the job's outcome, so a handler may report in a tight
-loop.
+the worker's coordinator writes the latest report of each job with its next lease call to Redis
+(at most every 0.1 s) and with the job's outcome, so a handler may report in a tight loop.
 """
 
 from __future__ import annotations
@@ -67,7 +66,10 @@ class CurrentJob:
         self._report(encode_progress(float(fraction), message and message[:MESSAGE_MAX_CHARS]))
 
 
-_current: contextvars.ContextVar[CurrentJob | None] = contextvars.ContextVar(
+#: the current job, or what makes it on demand (most handlers never ask: the slots' hot path
+#: sets a bound method, not a CurrentJob)
+Current = CurrentJob | Callable[[], CurrentJob]
+_current: contextvars.ContextVar[Current | None] = contextvars.ContextVar(
     "current_job", default=None
 )
 
@@ -77,16 +79,16 @@ def current_job() -> CurrentJob:
     job = _current.get()
     if job is None:
         raise NoCurrentJob("current_job() is only known inside a job's handler, while it runs")
-    return job
+    return job if isinstance(job, CurrentJob) else job()
 
 
-def enter(job: CurrentJob) -> contextvars.Token[CurrentJob | None]:
-    """Make `job` the current job until leave(token): the executor's hot path, without the
-    cost of a context manager."""
+def enter(job: Current) -> contextvars.Token[Current | None]:
+    """Make `job` (or what makes it) the current job until leave(token): the slots' hot
+    path, without the cost of a context manager."""
     return _current.set(job)
 
 
-def leave(token: contextvars.Token[CurrentJob | None]) -> None:
+def leave(token: contextvars.Token[Current | None]) -> None:
     _current.reset(token)
 
 

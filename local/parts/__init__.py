@@ -5,6 +5,7 @@ redis_server.py   a redis-server (or a cluster of them) on a loopback port
 redis_choice.py   which Redis to use, and why the others were passed over
 restarts.py       how often a process that keeps exiting may be restarted
 redis_start.py    bringing the chosen Redis up under the supervisor, and stopping it
+docker_redis.py   the Redis of the compose file: docker compose with a time limit, stopped again
 stack_file.py     <data dir>/stack.json: who owns the data dir, and where its Redis is
 supervisor.py     child processes: started, their output prefixed, stopped in order
 """

@@ -12,26 +12,29 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .options import env_default, one_of, port
+from . import docker_redis
+from .docker_redis import ComposeFailed, start_compose_redis, stop_compose_redis
+from .options import env_default, one_of, port, positive_float
 from .redis_choice import (
     DEFAULT_REDIS_PORT,
     REDIS_KINDS,
     RedisChoice,
     choose_redis,
-    compose_command,
     loopback_url,
 )
 from .redis_server import LOOPBACK, RedisServer, RedisServerError, free_port, ping, port_is_free
 from .stack_file import claim, data_dir_of, remove_state, shown, write_state
 from .supervisor import Child, LogMux, Supervisor
 
-#: first start of the Docker service may pull the image
-DOCKER_UP_TIMEOUT_S = 180.0
 REDIS_READY_TIMEOUT_S = 15.0
 
 
 class StartFailed(RuntimeError):
     """A part of the stack did not come up; the message says which and why."""
+
+
+class DockerFailed(StartFailed):
+    """Docker's Redis did not start; what it started is stopped again."""
 
 
 @dataclass
@@ -40,8 +43,11 @@ class RunningRedis:
 
     url: str
     description: str
+    #: the redis-server we run, or the follower of the Docker container's log
     child: Child | None = None
     compose_started: bool = False
+    #: the redis-server's pid on this host, when it can be known
+    pid: int | None = None
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -49,14 +55,11 @@ class RunningRedis:
         """Whether we started this Redis; else it is JOBS_REDIS_URL's, used as it is."""
         return self.child is not None or self.compose_started
 
-    @property
-    def pid(self) -> int | None:
-        return self.child.pid if self.child and self.child.process else None
-
     def stop(self, supervisor: Supervisor) -> None:
+        # the container first: its log follower shows Redis's last lines, then ends by itself
         if self.compose_started:
-            supervisor.mux.say("stopping the Docker redis service")
-            subprocess.run(compose_command("stop", "redis"), check=False, timeout=60)
+            stop_compose_redis(supervisor.mux)
+            self.compose_started = False
         if self.child is not None:
             supervisor.stop_group([self.child])
 
@@ -85,6 +88,14 @@ def add_redis_arguments(parser: argparse.ArgumentParser) -> None:
         help="where redis-server keeps its append-only file, and the stack file "
         "(default local/.data; env LOCAL_DATA_DIR)",
     )
+    parser.add_argument(
+        "--docker-timeout",
+        type=positive_float,
+        default=env_default("LOCAL_DOCKER_TIMEOUT", f"{docker_redis.DOCKER_UP_TIMEOUT_S:g}"),
+        metavar="S",
+        help="seconds `docker compose up redis` may take, a first pull included, before Docker "
+        f"is given up (default {docker_redis.DOCKER_UP_TIMEOUT_S:g}; env LOCAL_DOCKER_TIMEOUT)",
+    )
 
 
 def pick_port(requested: int | None) -> tuple[int, str | None]:
@@ -98,37 +109,46 @@ def pick_port(requested: int | None) -> tuple[int, str | None]:
 
 
 def start_redis(
-    choice: RedisChoice, supervisor: Supervisor, data_dir: Path, port: int | None
+    choice: RedisChoice, supervisor: Supervisor, args: argparse.Namespace
 ) -> RunningRedis:
-    """Bring up the chosen Redis and return once it answers PING; raise StartFailed if not."""
+    """Bring up the chosen Redis and return once it answers PING. Raise StartFailed if not, or
+    DockerFailed when Docker's Redis did not start (it is stopped again by then)."""
     if choice.kind == "env":
         assert choice.url is not None
         return RunningRedis(choice.url, choice.describe())
-    port, note = pick_port(port)
+    port, note = pick_port(args.redis_port)
     if not port_is_free(port):
         # a Redis already there would answer our PING and be taken for ours
         raise StartFailed(f"port {port} is in use; pick another with --redis-port")
     running = RunningRedis(loopback_url(port), choice.describe(), notes=[note] if note else [])
     if choice.kind == "docker":
-        _start_docker(running, supervisor, port)
+        _start_docker(running, supervisor, port, args.docker_timeout)
     else:
-        server = RedisServer(
-            port=port, data_dir=str(data_dir / "redis"), appendonly=True, binary=choice.binary
-        )
-        Path(str(server.data_dir)).mkdir(parents=True, exist_ok=True)
-        warning = unreadable_data(server)
-        if warning:
-            running.notes.append(warning)
-        running.child = supervisor.start(Child("redis", server.command(), stop_timeout_s=15.0))
-        running.description += f", data in {shown(data_dir / 'redis')}"
+        _start_binary(running, supervisor, port, choice, args.data_dir)
     children = [running.child] if running.child else []
     why = supervisor.wait_until(
         lambda: ping(LOOPBACK, port), children, REDIS_READY_TIMEOUT_S, f"Redis on port {port}"
     )
     if why:
         running.stop(supervisor)
-        raise StartFailed(f"Redis did not come up: {why}")
+        failed = DockerFailed if choice.kind == "docker" else StartFailed
+        raise failed(f"Redis did not come up: {why}")
     return running
+
+
+def _start_binary(
+    running: RunningRedis, supervisor: Supervisor, port: int, choice: RedisChoice, data_dir: Path
+) -> None:
+    server = RedisServer(
+        port=port, data_dir=str(data_dir / "redis"), appendonly=True, binary=choice.binary
+    )
+    Path(str(server.data_dir)).mkdir(parents=True, exist_ok=True)
+    warning = unreadable_data(server)
+    if warning:
+        running.notes.append(warning)
+    running.child = supervisor.start(Child("redis", server.command(), stop_timeout_s=15.0))
+    running.pid = running.child.pid
+    running.description += f", data in {shown(data_dir / 'redis')}"
 
 
 def unreadable_data(server: RedisServer) -> str | None:
@@ -152,20 +172,18 @@ def unreadable_data(server: RedisServer) -> str | None:
     )
 
 
-def _start_docker(running: RunningRedis, supervisor: Supervisor, port: int) -> None:
-    env = {**os.environ, "REDIS_PORT": str(port)}
-    supervisor.mux.say(f"docker compose up redis on 127.0.0.1:{port} (may pull redis:7 first)")
-    done = subprocess.run(
-        compose_command("up", "--detach", "--wait", "redis"),
-        env=env,
-        check=False,
-        timeout=DOCKER_UP_TIMEOUT_S,
-    )
-    if done.returncode != 0:
-        raise StartFailed(f"docker compose up redis failed with code {done.returncode}")
+def _start_docker(
+    running: RunningRedis, supervisor: Supervisor, port: int, timeout_s: float
+) -> None:
+    try:
+        docker = start_compose_redis(supervisor, port, timeout_s)
+    except (ComposeFailed, OSError) as exc:
+        raise DockerFailed(str(exc)) from None
     running.compose_started = True
-    logs = Child("redis", compose_command("logs", "--follow", "--no-log-prefix", "redis"), env=env)
-    running.child = supervisor.start(logs)
+    running.child = docker.log_follower
+    running.pid = docker.pid
+    if docker.container:
+        running.description += f", container {docker.container}"
 
 
 def say_choice(mux: LogMux, choice: RedisChoice) -> None:
@@ -199,7 +217,14 @@ def bring_up_redis(
     if taken:
         raise StartFailed(taken)
     try:
-        redis = start_redis(choice, supervisor, args.data_dir, args.redis_port)
+        try:
+            redis = start_redis(choice, supervisor, args)
+        except DockerFailed as exc:
+            if args.redis != "auto" or supervisor.stop_requested.is_set():
+                raise
+            choice = fall_back_from_docker(str(exc))
+            say_choice(mux, choice)
+            redis = start_redis(choice, supervisor, args)
     except StartFailed:
         remove_state(args.data_dir, os.getpid())
         raise
@@ -207,3 +232,14 @@ def bring_up_redis(
         mux.say(note)
     write_state(args.data_dir, {"pid": os.getpid(), "redis_url": redis.url, "redis_pid": redis.pid})
     return redis
+
+
+def fall_back_from_docker(why: str) -> RedisChoice:
+    """The binary to use instead of Docker's Redis, which failed to start for reason `why`.
+    Raise StartFailed, with both reasons, when there is no binary either."""
+    try:
+        choice = choose_redis(only="binary")
+    except RedisServerError as exc:
+        raise StartFailed(f"Docker's Redis did not start ({why}), and {exc}") from None
+    choice.passed_over.insert(0, f"Docker's Redis did not start: {why}")
+    return choice

@@ -13,6 +13,7 @@ import ctypes
 import dataclasses
 import functools
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -23,6 +24,8 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 COLOURS = ("36", "33", "35", "32", "34", "31")
+#: a terminal escape sequence in a child's output (colour, cursor move, window title): dropped
+ESCAPE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])")
 #: the prefix of the supervisor's own messages
 OWN_NAME = "local"
 #: what asks the supervisor to stop its children: the children run in sessions of their own, so
@@ -150,7 +153,7 @@ class Child:
         assert self.process is not None and self.process.stdout is not None
         for raw in self.process.stdout:
             text = raw.decode("utf-8", "replace")
-            mux.line(self.name, text)
+            mux.line(self.name, strip_escapes(text))
             if self.ready_text and self.ready_text in text:
                 self.ready.set()
 
@@ -295,6 +298,11 @@ def how_it_stopped(child: Child, code: int) -> str:
     if code in STOPPED_CODES:
         return "stopped"
     return f"stopped, exit code {code}"
+
+
+def strip_escapes(text: str) -> str:
+    """`text` without terminal escape sequences, which a log line must not carry."""
+    return ESCAPE.sub("", text)
 
 
 def group_members(pgid: int) -> list[int]:

@@ -71,6 +71,26 @@ class WorkerCalls(ScriptRunner):
         replies = self._guard(lambda: self._pipeline_evals(calls))
         return [[int(c) for c in reply] for reply in replies]
 
+    def finish_and_dequeue(
+        self,
+        queue: str,
+        outcomes: Sequence[AttemptOutcome],
+        now: float,
+        retention_s: float,
+        day: str,
+        count: int,
+        lease_until: float,
+        token: str,
+    ) -> tuple[list[int], Dequeued]:
+        """finish() then dequeue() on one queue, in one round trip (two scripts pipelined on
+        its node): a busy worker's writes and its next batch cost one round trip."""
+        calls = [
+            self._finish_call(queue, outcomes, now, retention_s, day),
+            self._dequeue_call(queue, count, now, lease_until, token),
+        ]
+        finished, dequeued = self._guard(lambda: self._pipeline_evals(calls))
+        return [int(c) for c in finished], _dequeued(dequeued)
+
     def _finish_call(
         self,
         queue: str,

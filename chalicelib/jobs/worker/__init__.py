@@ -27,7 +27,7 @@ from typing import Any
 
 from ..attempt import Handler
 from ..client import JobClient
-from ..config import Settings
+from ..config import Settings, make_client
 from ..model import JobsUnavailable
 from ..periodic import PeriodicEntry, Scheduler
 from ..store import Store
@@ -39,7 +39,7 @@ from .outbox import CallbackForwarder
 from .slots import Slots
 from .table import Counters, Table
 
-__all__ = ["MAINTENANCE_INTERVAL_S", "Counters", "Worker"]
+__all__ = ["Counters", "Worker"]
 
 log = logging.getLogger("chalicelib.jobs.worker")
 
@@ -77,6 +77,28 @@ class Worker:
         self._lock = threading.Lock()
         self.worker_id = ""
         self._heartbeat: Callable[[], tuple[str, str]] | None = None
+        #: serve() runs until handed back: a drain meanwhile only waits for its end
+        self._serving = False
+
+    @classmethod
+    def connected(
+        cls,
+        settings: Settings,
+        handlers: Mapping[str, Handler],
+        clock: Callable[[], float],
+        periodic: Mapping[str, PeriodicEntry] | None,
+    ) -> Worker:
+        """A worker with clients of its own: one whose timeout outlasts a blocking wait for
+        work, the bounded ones of a drain's end, and none resending a command whose answer was
+        lost (a resent dequeue would take a second batch)."""
+        client = make_client(settings, retry=False)
+        blocking = make_client(settings, blocking_wait_s=MAINTENANCE_INTERVAL_S, retry=False)
+        store = Store(client, settings.key_prefix, blocking)
+
+        def bounded_store(timeout_s: float) -> Store:
+            return store.sharing_scripts(make_client(settings, retry=False, timeout_s=timeout_s))
+
+        return cls(store, handlers, settings, clock, periodic, bounded_store)
 
     @property
     def counters(self) -> Counters:
@@ -118,6 +140,8 @@ class Worker:
             if self._thread is not None:
                 return
             settings = self.settings
+            # what a closed coordinator held is left to lease recovery
+            self.inflight.forget_in_flight()
             client = JobClient(lambda: self.store, settings, self.handlers, self.clock)
             scheduler = (
                 Scheduler(client, self.periodic, settings, self.clock)
@@ -145,12 +169,17 @@ class Worker:
     def serve(self) -> None:
         """Take and run jobs until handed back (see hand_back)."""
         self.ensure_threads()
+        self._serving = True
         self._inbox.put((SERVE, None, None, None))
 
     def drain(self, fetch_until: float, finish_until: float) -> tuple[int, list[str]]:
         """Take and run jobs until the monotonic time `fetch_until`, then hand back what is
         left within `finish_until` (Redis calls are waited for until then at the latest).
-        Returns what hand_back returns."""
+        Returns what hand_back returns. While the worker serves (started), this only waits
+        until `finish_until`: the jobs are the started worker's."""
+        if self._serving:
+            time.sleep(max(0.0, finish_until - time.monotonic()))
+            return 0, []
         self.ensure_threads()
         answer: Answer = concurrent.futures.Future()
         self._inbox.put((SERVE, fetch_until, finish_until, answer))
@@ -174,6 +203,7 @@ class Worker:
         handler abandoned while it ran."""
         if self._thread is None:
             return 0, []
+        self._serving = False
         answer: Answer = concurrent.futures.Future()
         self._inbox.put((HAND_BACK, wait_s, final, answer))
         try:

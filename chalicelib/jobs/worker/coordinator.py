@@ -24,7 +24,7 @@ from ..periodic import Scheduler
 from ..store import Store
 from . import flush, leases
 from .deadline import Bounded
-from .fetch import MAINTENANCE_INTERVAL_S, Fetcher
+from .fetch import MAINTENANCE_INTERVAL_S, Fetcher, Taken
 from .handback import Answer, HandBack
 from .outbox import CallbackForwarder
 from .slots import ENDED, STARTED, Slots
@@ -81,7 +81,8 @@ class Coordinator:
         #: the queues may hold work: take a batch when there is room
         self.maybe_work = True
         # when each step is next due: monotonic, but for "maintain" and "tick" (the clock's)
-        self.next = {"maintain": 0.0, "tick": 0.0, "beat": 0.0, "fetch": 0.0}
+        no_ticks = float("inf") if scheduler is None else 0.0
+        self.next = {"maintain": 0.0, "tick": no_ticks, "beat": 0.0, "fetch": 0.0}
         self.pause_s, self.last_error = REDIS_RETRY_S, ""
 
     @property
@@ -175,7 +176,7 @@ class Coordinator:
         self.writer.step(self.store, now)
         if self.handing_back is not None and self.handing_back.step():
             self.handing_back = None
-        self._hand_alone()
+        self.slots.hand_alone(self.store, self.settings.lease)
 
     def _serve_steps(self, now: float) -> None:
         if self.fetch_until is not None and now >= self.fetch_until:
@@ -199,41 +200,35 @@ class Coordinator:
 
     def _tick(self) -> None:
         """Enqueue the periodic jobs' due ticks."""
+        assert self.scheduler is not None
         wall = self.clock()
-        if self.scheduler is None:
-            self.next["tick"] = float("inf")
-            return
         self.scheduler.run(wall)
         self.next["tick"] = self.scheduler.next_at(wall) or wall + MAINTENANCE_INTERVAL_S
 
     def _take_batch(self, room: int) -> None:
-        taken = None
+        """Take a batch; a worker of one queue writes its waiting outcomes in the same round
+        trip."""
+        box: list[Taken] = []
 
-        def take() -> None:
-            nonlocal taken
-            taken = self.fetcher.take(self.store, room)
+        def write_and_take(groups: dict[str, flush.Batch]) -> list[list[int]]:
+            (outcomes,) = ([o for _, o in items] for items in groups.values())
+            retention_s = self.settings.retention
+            codes, taken = self.fetcher.take_after_writing(self.store, room, outcomes, retention_s)
+            box.append(taken)
+            return [codes]
 
-        if not self._try(take) or taken is None:
-            return
-        self.maybe_work = taken.more
-        if taken.next_due is not None:
-            self.next["maintain"] = min(self.next["maintain"], taken.next_due)
-        for job in taken.jobs:
-            self.table.held[job.job_id] = job
-            if job.job_id in self.table.stuck:
-                outcome = self.slots.defer(job, "its earlier run still hangs in this worker")
-                self.table.queue_outcome(job, outcome, time.monotonic())
-            elif job.job.recovered:
-                # back from a worker that died before its start was recorded: it runs alone,
-                # its start recorded first, so that if this worker dies now it is charged
-                self.table.alone.append(job)
-            else:
-                self.slots.hand(job)
+        if self.table.outcomes and len(self.settings.queues) == 1:
+            taking = self._try(lambda: self.writer.write(self.store, call=write_and_take))
+        else:
+            taking = self._try(lambda: box.append(self.fetcher.take(self.store, room)))
+        if taking and box:
+            self.maybe_work = box[0].more
+            if box[0].next_due is not None:
+                self.next["maintain"] = min(self.next["maintain"], box[0].next_due)
+            self.slots.take(box[0].jobs)
 
     def _wait_for_work(self, now: float) -> None:
-        wait_s = min(self.next["maintain"] - self.clock(), self.next["tick"] - self.clock())
-        if self.scheduler is None:
-            wait_s = self.next["maintain"] - self.clock()
+        wait_s = min(self.next["maintain"], self.next["tick"]) - self.clock()
         if self.fetch_until is not None:
             left_s = self.fetch_until - now
             if left_s < BLOCKING_WAIT_LATE_S:
@@ -250,25 +245,6 @@ class Coordinator:
         if drained is not None:
             wait_s = max(0.0, (self.finish_until or 0.0) - time.monotonic())
             self.handing_back = HandBack(self, wait_s, False, drained)
-
-    def _hand_alone(self) -> None:
-        table = self.table
-        if not table.alone or table.in_slots or table.alone_running is not None:
-            return
-        job = table.alone.pop(0)
-        lease_until = self.clock() + self.settings.lease
-        try:
-            lost = leases.keep(self.store, [job], [job], lease_until, self.clock())
-        except JobsUnavailable as exc:
-            log.warning("cannot record the start of %s: %s", job.job_id, exc)
-            outcome = self.slots.defer(job, "its start could not be recorded")
-            table.queue_outcome(job, outcome, time.monotonic())
-            return
-        if lost:
-            table.forget([job])
-            return
-        table.alone_running = job
-        self.slots.hand(job)
 
     def _beat(self, now: float) -> None:
         if self.heartbeat is None or now < self.next["beat"]:
@@ -289,10 +265,8 @@ class Coordinator:
         dues = [now + IDLE_S, self.writer.next_due(now)]
         dues += [table.next_overrun(), self.leases.next_due()]
         if self.serving:
-            maintain = now + nxt["maintain"] - self.clock()
-            dues += [self.fetch_until, max(maintain, nxt["fetch"])]
-            if self.scheduler is not None:
-                dues.append(max(now + nxt["tick"] - self.clock(), nxt["fetch"]))
+            due = now + min(nxt["maintain"], nxt["tick"]) - self.clock()
+            dues += [self.fetch_until, max(due, nxt["fetch"])]
         if self.heartbeat is not None:
             dues.append(nxt["beat"])
         if self.fetcher.unconfirmed:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from ..config import Settings
 from ..model import JobsUnavailable
-from ..store import Store
+from ..store import AttemptOutcome, Store
 from .outbox import CallbackForwarder
 from .priority import QueuePicker, interleave
 from .table import BATCH_MAX, Held
@@ -63,6 +63,31 @@ class Fetcher:
         #: time of the next release)
         self.unconfirmed: list[tuple[str, str, float, int, float]] = []
         self.picker = QueuePicker(settings.queues, settings.weights)
+
+    def take_after_writing(
+        self, store: Store, room: int, outcomes: Sequence[AttemptOutcome], retention_s: float
+    ) -> tuple[list[int], Taken]:
+        """Write a queue's outcomes and take up to `room` jobs of it, in one round trip (a
+        worker of one queue). Returns the finish script's codes and the batch. Raises
+        JobsUnavailable: the outcomes may or may not be written (a repeat is safe) and the
+        batch is released later."""
+        queue = self.settings.queues[0]
+        taken = Taken()
+        token = uuid.uuid4().hex
+        now = self.clock()
+        lease_until = now + self.settings.lease
+        want = min(room, BATCH_MAX)
+        try:
+            codes, batch = store.finish_and_dequeue(
+                queue, outcomes, now, retention_s, day_of(now), want, lease_until, token
+            )
+        except JobsUnavailable:
+            self.unconfirmed.append((queue, token, lease_until, RELEASES, 0.0))
+            raise
+        _note_due(taken, batch.next_due)
+        taken.jobs = [Held(job, queue, token) for job in batch.jobs]
+        taken.more = len(taken.jobs) >= want
+        return codes, taken
 
     def take(self, store: Store, room: int) -> Taken:
         """Up to `room` jobs: across the queues by weight, or strictly in their order

@@ -7,7 +7,6 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import replace
 
 from ..config import Settings
 from ..model import JobState, JobsUnavailable
@@ -59,9 +58,16 @@ class Writer:
             batch, table.outcomes = table.outcomes, []
             table.written(batch, None)
 
-    def write(self, store: Store, give_up_at: float | None = None) -> bool:
+    def write(
+        self,
+        store: Store,
+        give_up_at: float | None = None,
+        call: Callable[[dict[str, Batch]], list[list[int]]] | None = None,
+    ) -> bool:
         """Write the outcomes waiting; True when none is left. Past `give_up_at` (default: a
-        lease after the oldest was queued) they are left to lease recovery: at least once."""
+        lease after the oldest was queued) they are left to lease recovery: at least once.
+        `call(groups)` makes the write instead of a finish call of its own (to share a round
+        trip with a dequeue); it raises JobsUnavailable as the write would."""
         table = self.table
         if not table.outcomes:
             return True
@@ -70,16 +76,23 @@ class Writer:
         batch, table.outcomes = table.outcomes, []
         groups = by_queue(batch)
         try:
-            codes = write(store, groups, self.clock(), self.settings.retention)
+            if call is None:
+                codes = write(store, groups, self.clock(), self.settings.retention)
+            else:
+                codes = call(groups)
         except Exception as exc:  # noqa: BLE001 - an outage waits; a bug lets the jobs go
             if isinstance(exc, JobsUnavailable) and time.monotonic() < give_up_at:
                 log.warning("cannot write %d outcomes yet: %s", len(batch), exc)
                 table.outcomes = batch + table.outcomes
                 self.next_try = time.monotonic() + WRITE_RETRY_S
+                if call is not None:
+                    raise
                 return False
             gave_up(len(batch), exc)
             for items in groups.values():
                 table.written(items, None)
+            if call is not None and isinstance(exc, JobsUnavailable):
+                raise
             return True
         for (_, items), answered in zip(groups.items(), codes, strict=True):
             table.written(items, answered)
@@ -102,11 +115,7 @@ def write(
     """The finish script's codes per queue, in the order of `groups`. Raises JobsUnavailable.
     A write is safe to repeat: the script answers an outcome it already wrote with the same
     code."""
-    # a unique job's lock is named here: the script may touch only keys in KEYS
-    batches = [
-        (queue, [replace(o, unique=j.job.unique, progress=j.progress) for j, o in items])
-        for queue, items in groups.items()
-    ]
+    batches = [(queue, [o for _, o in items]) for queue, items in groups.items()]
     if len(batches) == 1:
         queue, outcomes = batches[0]
         return [store.finish(queue, outcomes, now, retention_s, day_of(now))]

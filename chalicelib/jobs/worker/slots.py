@@ -20,10 +20,12 @@ from typing import Any
 
 from ..attempt import Handler, describe_error, retry_delay_s, run_handler
 from ..config import Settings
-from ..current import CurrentJob, enter, leave
+from ..current import enter, leave
+from ..model import JobsUnavailable
 from ..process_pool import HandlerProcessPool
 from ..record import CANCELLED, Outcome
-from ..store import AttemptOutcome
+from ..store import AttemptOutcome, Store
+from . import leases
 from .table import Held, Phase, Table
 
 log = logging.getLogger("chalicelib.jobs.worker")
@@ -92,6 +94,42 @@ class Slots:
         self.table.in_slots += 1
         self._ready.put(job)
 
+    def take(self, jobs: list[Held]) -> None:
+        """A batch just taken joins the table: each job to a slot, but a job whose earlier run
+        still hangs here (put off) and a job back from a worker that died before its start was
+        recorded (it runs alone, its start recorded first: if this worker dies now, it is the
+        one charged)."""
+        table = self.table
+        for job in jobs:
+            table.held[job.job_id] = job
+            if job.job_id in table.stuck:
+                outcome = self.defer(job, "its earlier run still hangs in this worker")
+                table.queue_outcome(job, outcome, time.monotonic())
+            elif job.job.recovered:
+                table.alone.append(job)
+            else:
+                self.hand(job)
+
+    def hand_alone(self, store: Store, lease_s: float) -> None:
+        """Hand the next job that must run alone to a slot, once every slot is free, its start
+        recorded first (a coordinator step)."""
+        table = self.table
+        if not table.alone or table.in_slots or table.alone_running is not None:
+            return
+        job = table.alone.pop(0)
+        try:
+            lost = leases.keep(store, [job], [job], self.clock() + lease_s, self.clock())
+        except JobsUnavailable as exc:
+            log.warning("cannot record the start of %s: %s", job.job_id, exc)
+            outcome = self.defer(job, "its start could not be recorded")
+            table.queue_outcome(job, outcome, time.monotonic())
+            return
+        if lost:
+            table.forget([job])
+            return
+        table.alone_running = job
+        self.hand(job)
+
     @property
     def stuck(self) -> int:
         return len(self.table.stuck)
@@ -145,24 +183,18 @@ class Slots:
     def attempt(self, job: Held) -> AttemptOutcome:
         """Run the job's handler and say how the attempt ended. Never raises."""
         if self.past_deadline(job):
-            return AttemptOutcome(job.job_id, job.token, Outcome.FAIL, DEADLINE_EXCEEDED)
+            return job.outcome(Outcome.FAIL, DEADLINE_EXCEEDED)
         if job.cancel or job.job.cancel:  # asked before it started: it never runs
-            return AttemptOutcome(job.job_id, job.token, Outcome.FAIL, CANCELLED)
+            return job.outcome(Outcome.FAIL, CANCELLED)
         leased = job.job
-
-        def report(progress: str) -> None:
-            job.progress = progress  # the latest wins; the coordinator sends it
-
-        current = CurrentJob(
-            job.job_id, job.queue, leased.retried, leased.deadline, report, lambda: job.cancel
-        )
         if self.pool is not None:
             outcome, payload = self.pool.run(
-                leased.job_type, leased.params_json, self.timeout_s(job), current.info(), report
-            )
+                leased.job_type, leased.params_json, self.timeout_s(job), job.current().info(),
+                job.report,
+            )  # fmt: skip
         else:
             handler = self.handlers.get(leased.job_type)
-            token = enter(current)
+            token = enter(job.current)
             try:
                 outcome, payload = run_handler(handler, leased.job_type, leased.params_json)
             finally:
@@ -174,7 +206,7 @@ class Slots:
             )
             return self.failure(job, Outcome.FAIL, error)
         if outcome is Outcome.DONE:
-            return AttemptOutcome(job.job_id, job.token, outcome, payload)
+            return job.outcome(outcome, payload)
         return self.failure(job, outcome, payload)
 
     def fail_overruns(self, now: float) -> bool:
@@ -186,6 +218,8 @@ class Slots:
         for job in late:
             table.leave(job, Phase.OVERRAN)
             table.in_slots -= 1
+            if table.alone_running is job:
+                table.alone_running = None  # its slot is replaced: the others may run again
             table.stuck.add(job.job_id)
             table.queue_outcome(job, self.timed_out(job, now), now)
             if self.threads < self.settings.concurrency + EXTRA_THREADS:
@@ -207,14 +241,14 @@ class Slots:
         """Not run, not charged: back to RETRYING for a while."""
         log.info("put off %s: %s", job.job_id, why)
         retry_at = self.clock() + max(DEFER_S, self.timeout_s(job))
-        return AttemptOutcome(job.job_id, job.token, Outcome.DEFER, why, retry_at)
+        return job.outcome(Outcome.DEFER, why, retry_at)
 
     def timed_out(self, job: Held, now: float) -> AttemptOutcome:
         """The outcome of an attempt that overran at monotonic `now`: when its deadline cut
         its timeout short, that deadline is what passed."""
         cut_short = now < job.started + (job.job.timeout_s or self.settings.timeout)
         if self.past_deadline(job) or (job.job.deadline is not None and cut_short):
-            return AttemptOutcome(job.job_id, job.token, Outcome.FAIL, DEADLINE_EXCEEDED)
+            return job.outcome(Outcome.FAIL, DEADLINE_EXCEEDED)
         error = f"timed out after {job.job.timeout_s or self.settings.timeout:g}s"
         return self.failure(job, Outcome.RETRY, error)
 
@@ -233,8 +267,6 @@ class Slots:
             deadline = job.job.deadline
             if deadline is not None and retry_at >= deadline:
                 # the next try could not start: say so now, not when it falls due
-                return AttemptOutcome(
-                    job.job_id, job.token, Outcome.FAIL,
-                    f"{DEADLINE_EXCEEDED} before the next try: {error}",
-                )  # fmt: skip
-        return AttemptOutcome(job.job_id, job.token, outcome, error, retry_at)
+                why = f"{DEADLINE_EXCEEDED} before the next try: {error}"
+                return job.outcome(Outcome.FAIL, why)
+        return job.outcome(outcome, error, retry_at)

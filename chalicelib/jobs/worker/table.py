@@ -11,9 +11,10 @@ it next calls Redis). The coordinator sets `Held.cancel`, which the handler may 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 
+from ..current import CurrentJob
 from ..record import LeasedJob, Outcome
 from ..store import AttemptOutcome
 
@@ -42,13 +43,14 @@ class Phase(Enum):
     OVERRAN = "overran"
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Held:
     """A job a worker holds under a lease."""
 
     job: LeasedJob
     queue: str
     token: str
+    job_id: str = field(init=False)
     phase: Phase = Phase.LEASED
     #: monotonic times of its start and of its timeout (set when its slot says it started)
     started: float = 0.0
@@ -62,9 +64,30 @@ class Held:
     progress: str = ""
     progress_sent: str = ""
 
-    @property
-    def job_id(self) -> str:
-        return self.job.job_id
+    def __post_init__(self) -> None:
+        self.job_id = self.job.job_id
+
+    def current(self) -> CurrentJob:
+        """What its handler may know and say of it (`current_job()`)."""
+        job = self.job
+        return CurrentJob(
+            self.job_id, self.queue, job.retried, job.deadline, self.report, self.cancelled
+        )
+
+    def report(self, progress: str) -> None:
+        """A handler's progress report (its thread's): the latest wins; the coordinator
+        sends it."""
+        self.progress = progress
+
+    def cancelled(self) -> bool:
+        return self.cancel
+
+    def outcome(self, kind: Outcome, payload: str, retry_at: float = 0.0) -> AttemptOutcome:
+        """How this attempt ended, ready for the finish script (with the job's unique lock,
+        released when it ends, and its handler's latest progress report)."""
+        return AttemptOutcome(
+            self.job_id, self.token, kind, payload, retry_at, self.job.unique, self.progress
+        )
 
 
 @dataclass
@@ -197,6 +220,13 @@ class Table:
     def progress_unsent(self) -> bool:
         """A running handler reported progress that Redis has not been sent yet."""
         return any(j.progress != j.progress_sent for j in self.running.values())
+
+    def forget_in_flight(self) -> None:
+        """Let go of every held job and unwritten outcome (a new coordinator starts clean)."""
+        self.held.clear()
+        self.running.clear()
+        self.unclaimed.clear()
+        self.alone, self.alone_running, self.in_slots, self.outcomes = [], None, 0, []
 
     def forget(self, jobs: list[Held]) -> None:
         for job in jobs:
