@@ -39,8 +39,9 @@ lock: venv
 audit: venv
 	$(PY) scripts/audit_lock.py requirements-dev.txt
 
+# the API and the workers restart when app.py or chalicelib/ changes; RELOAD=0 turns that off
 run: venv
-	$(PY) -m local up
+	$(PY) -m local up $(if $(filter 0,$(RELOAD)),,--reload)
 
 # the dashboard test needs Debian's chromium and chromium-driver: installed here when missing and
 # make runs as root with apt-get (CI, a container); otherwise the test is skipped, saying so
@@ -93,7 +94,7 @@ clean:
 # openapi.json at the root is written from chalicelib/openapi.py, /admin routes included (a test
 # checks it is what the app serves while an admin token is configured)
 openapi: venv
-	$(PY) -c 'import json, app; print(json.dumps(app.openapi.document(max_body_bytes=app.MAX_BODY_BYTES, retry_after_s=app.RETRY_AFTER_S), indent=2))' > openapi.json
+	$(PY) -c 'import json, app; print(json.dumps(app.openapi.document(app.job_types(), max_body_bytes=app.MAX_BODY_BYTES, retry_after_s=app.RETRY_AFTER_S), indent=2))' > openapi.json
 
 # chalice deploy --stage dev against a private moto server on loopback, checked, then deleted
 deploy-check: venv

@@ -1,7 +1,8 @@
-"""Chalice Jobs on AWS: the maths API and the worker functions.
+"""Chalice Jobs on AWS: the job types' routes and the worker functions.
 
-A table of contents. Each route reads the request, makes one call into chalicelib and shapes the
-answer; each worker function drains the queues for the time its invocation has left. Importing
+A table of contents. Each installed job type (chalicelib/jobtypes/installed.py) gets its three
+routes from `serve`: each reads the request, makes one call into chalicelib and shapes the
+answer. Each worker function drains the queues for the time its invocation has left. Importing
 this module connects to nothing and imports no boto3 (cold starts): the controller is built on
 first use and reused by every later invocation of the process.
 """
@@ -9,19 +10,16 @@ first use and reused by every later invocation of the process.
 from __future__ import annotations
 
 import functools
-import math
 import threading
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import unquote
 
 from chalice import Chalice, Rate, Response
 from chalice.app import CloudWatchEvent, Request
 
 from chalicelib import openapi, public
 from chalicelib.admin.routes import admin_blueprint
-from chalicelib.business import async_maths
-from chalicelib.echo import ECHO_LIMIT, echo
+from chalicelib.echo import echo
 from chalicelib.jobs import (
     IdempotencyConflict,
     InvalidJob,
@@ -32,15 +30,23 @@ from chalicelib.jobs import (
     JobStoreFull,
     JobsUnavailable,
 )
-from chalicelib.jobs.model import parse_job_id
-from chalicelib.jobs.waiting import MAX_WAIT_S
+from chalicelib.jobtypes import InvalidRequest, JobType
+from chalicelib.jobtypes.callback_guard import refuse_link_local
+from chalicelib.jobtypes.edge import (
+    MAX_BODY_BYTES,
+    RequestRefused,
+    checked_job_id,
+    json_body,
+    location_of,
+    wait_seconds,
+)
+from chalicelib.jobtypes.installed import job_types
 from chalicelib.redis_url import RedisNotConfigured
 from chalicelib.service import admin_enabled, build_app_controller, idle_exit_s, metrics_service
 from chalicelib.worker_lambda import LambdaContext, run_worker
 
 app = Chalice(app_name="chalice-jobs")
 
-MAX_BODY_BYTES = 16 * 1024
 #: after a 503, when a client may try again
 RETRY_AFTER_S = 1
 
@@ -73,17 +79,9 @@ def reset_controller() -> None:
 # -- errors at the edge ------------------------------------------------------------------------
 
 
-class RequestRefused(Exception):
-    """A request refused before it reaches the jobs: its status code and the client's message."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-
-
 #: the answer to each error a view may meet; the first match wins
 _ERROR_STATUS: tuple[tuple[type[Exception], int], ...] = (
-    (async_maths.InvalidRequest, 400),
+    (InvalidRequest, 400),
     (InvalidJobId, 400),
     (JobStateConflict, 409),
     (InvalidJob, 400),
@@ -177,119 +175,78 @@ def safe_headers(event: Request, get_response: Callable[[Request], Response]) ->
     return public.with_safe_headers(get_response(event))
 
 
-def json_body() -> bytes:
-    """The request's body, if it is at most 16 KiB and declared JSON (or not declared)."""
-    request = app.current_request
-    assert request is not None
-    raw = request.raw_body
-    body = raw.encode() if isinstance(raw, str) else raw
-    if len(body) > MAX_BODY_BYTES:
-        raise RequestRefused(413, f"body is {len(body)} bytes; the limit is {MAX_BODY_BYTES}")
-    content_type = request.headers.get("content-type", "application/json")
-    media_type = content_type.partition(";")[0].strip().lower()
-    if media_type != "application/json" and not media_type.endswith("+json"):
-        raise RequestRefused(
-            415, f"content-type must be application/json, got {echo(content_type)}"
-        )
-    return body
-
-
-def idempotency_key() -> str | None:
-    """The request's Idempotency-Key header, None when absent (the jobs package checks it:
-    1-255 printable ASCII characters, else InvalidJob, a 400)."""
-    request = app.current_request
-    assert request is not None
-    return request.headers.get(openapi.IDEMPOTENCY_HEADER)
-
-
-def location_of(job_id: str) -> str:
-    """Where the job's status lives, under the path the client used (with API Gateway's stage
-    prefix, such as /api, when it has one)."""
-    request = app.current_request
-    path = (request.context.get("path") if request else None) or "/maths"
-    return f"{path.rstrip('/')}/{job_id}"
-
-
-def wait_seconds() -> float | None:
-    """The request's `wait` query parameter: seconds from 0 to 25 (decimals allowed), None
-    when absent; anything else is a 400."""
-    request = app.current_request
-    raw = (request.query_params or {}).get("wait") if request is not None else None
-    if raw is None:
-        return None
-    try:
-        seconds = float(raw)
-    except ValueError:
-        seconds = math.nan
-    if not (math.isfinite(seconds) and 0 <= seconds <= MAX_WAIT_S):
-        raise RequestRefused(400, f"wait must be 0 to {MAX_WAIT_S:g} seconds, got {echo(raw)}")
-    return seconds
-
-
-def checked_job_id(job_id: str) -> str:
-    """The path's job id, decoded (API Gateway passes `@` as %40); an id too long to quote
-    whole is refused here, shown cut; a job of an internal queue is not found."""
-    job_id = unquote(job_id)
-    if len(job_id) > ECHO_LIMIT:
-        try:
-            parse_job_id(job_id)
-        except InvalidJobId:
-            raise RequestRefused(
-                400, f"job id must look like 'default@<uuid4>', got {echo(job_id)}"
-            ) from None
-    return public.public_job_id(job_id)
-
-
 # -- routes ------------------------------------------------------------------------------------
-# content_types=["*/*"]: Chalice would answer other types itself, in its own error format.
 
 
-@app.route("/maths", methods=["POST"], content_types=["*/*"])
-@answers_errors
-def create_maths_job() -> Response:
-    """Enqueue a maths job; 202 with its id, and its status URL in Location. With an
-    Idempotency-Key used before, 202 with the first job's id and Idempotent-Replayed: true.
-    With a callback_url, the job's end is POSTed there (400 for a URL that is not allowed)."""
-    request = async_maths.parse_body(json_body())
-    submitted = get_controller().submit(
-        request.op,
-        request.params,
-        process_in=request.delay_seconds or None,
-        idempotency_key=idempotency_key(),
-        callback_url=request.callback_url,
-    )
-    headers = {"Location": location_of(submitted.job_id)}
-    if submitted.replayed:
-        headers["Idempotent-Replayed"] = "true"
-    return Response(
-        body={"success": True, "res": submitted.job_id}, status_code=202, headers=headers
-    )
+def current_request() -> Request:
+    """The request a view is answering (Chalice sets it before calling the view)."""
+    request = app.current_request
+    assert request is not None
+    return request
 
 
-@app.route("/maths/{job_id}", methods=["GET"], content_types=["*/*"])
-@answers_errors
-def get_maths_job(job_id: str) -> Response:
-    """The job's state and result; with `?wait=N`, as soon as it is COMPLETED or FAILED or
-    after N seconds. A body, as the original sample request sends, is ignored."""
-    job_id, wait = checked_job_id(job_id), wait_seconds()
-    controller = get_controller()
-    status = controller.get_status(job_id) if wait is None else controller.wait(job_id, wait)
-    return Response(body=public.status_body(status), status_code=200)
+def serve(job_type: JobType) -> None:
+    """`POST /<route>`, `GET /<route>/{job_id}` and `DELETE /<route>/{job_id}` for a job type."""
+    route = job_type.route
+
+    def create() -> Response:
+        """Enqueue a job; 202 with its id, and its status URL in Location. With an
+        Idempotency-Key used before, 202 with the first job's id and Idempotent-Replayed: true.
+        With a callback_url, the job's end is POSTed there (400 for a URL that is not allowed)."""
+        request = job_type.parse_body(json_body(current_request(), MAX_BODY_BYTES))
+        controller = get_controller()
+        if request.callback_url and controller.settings.callback_allow_private:
+            refuse_link_local(request.callback_url)
+        submitted = controller.submit(
+            request.job_type,
+            request.params,
+            process_in=request.delay_seconds or None,
+            idempotency_key=current_request().headers.get(openapi.IDEMPOTENCY_HEADER),
+            callback_url=request.callback_url,
+        )
+        headers = {"Location": location_of(current_request(), submitted.job_id, route)}
+        if submitted.replayed:
+            headers["Idempotent-Replayed"] = "true"
+        return Response(
+            body={"success": True, "res": submitted.job_id}, status_code=202, headers=headers
+        )
+
+    def read(job_id: str) -> Response:
+        """The job's state and result; with `?wait=N`, as soon as it is COMPLETED or FAILED or
+        after N seconds. A body, as the original sample request sends, is ignored."""
+        job_id, wait = checked_job_id(job_id), wait_seconds(current_request())
+        controller = get_controller()
+        status = controller.get_status(job_id) if wait is None else controller.wait(job_id, wait)
+        return Response(body=public.status_body(status), status_code=200)
+
+    def cancel(job_id: str) -> Response:
+        """Cancel a job: 200 with its status (FAILED "cancelled", or ACTIVE and asked to stop);
+        409 when it is COMPLETED or FAILED already."""
+        status = get_controller().cancel(checked_job_id(job_id))
+        return Response(body=public.status_body(status), status_code=200)
+
+    name = route.replace("-", "_")
+    for view, verb, path, method in (
+        (create, "create", f"/{route}", "POST"),
+        (read, "get", f"/{route}/{{job_id}}", "GET"),
+        (cancel, "cancel", f"/{route}/{{job_id}}", "DELETE"),
+    ):
+        view.__name__ = view.__qualname__ = f"{verb}_{name}_job"
+        # content_types=["*/*"]: Chalice would answer other types itself, in its own format
+        app.route(path, methods=[method], content_types=["*/*"])(answers_errors(view))
 
 
-@app.route("/maths/{job_id}", methods=["DELETE"], content_types=["*/*"])
-@answers_errors
-def cancel_maths_job(job_id: str) -> Response:
-    """Cancel a job: 200 with its status (FAILED "cancelled", or ACTIVE and asked to stop);
-    409 when it is COMPLETED or FAILED already."""
-    status = get_controller().cancel(checked_job_id(job_id))
-    return Response(body=public.status_body(status), status_code=200)
+for _job_type in job_types():
+    serve(_job_type)
 
 
+# content_types=["*/*"]: Chalice would answer other types itself, in its own error format
 @app.route("/openapi.json", methods=["GET"], content_types=["*/*"])
 def openapi_document() -> Response:
     """This API's OpenAPI 3.1 document (the same as openapi.json at the project's root)."""
-    document = openapi.document(max_body_bytes=MAX_BODY_BYTES, retry_after_s=RETRY_AFTER_S)
+    document = openapi.document(
+        job_types(), max_body_bytes=MAX_BODY_BYTES, retry_after_s=RETRY_AFTER_S
+    )
     return Response(body=public.visible_document(document, admin_enabled()), status_code=200)
 
 

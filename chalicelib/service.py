@@ -1,4 +1,4 @@
-"""The app's JobController, wired from the environment: settings, maths handlers, the kick.
+"""The app's JobController, wired from the environment: settings, job types' handlers, the kick.
 
 Shared by the Lambda functions in app.py and anything else that runs this app's jobs, so that a
 job created by the API is always understood by whoever runs it. The app's own variables are
@@ -17,9 +17,9 @@ from typing import Any
 from chalicelib import redis_url
 from chalicelib.admin.auth import checked_token, secret_token
 from chalicelib.aws import WorkerKicker, read_secret_once
-from chalicelib.business import async_maths
 from chalicelib.jobs import InvalidSettings, JobController
 from chalicelib.jobs.config import TRUE_WORDS
+from chalicelib.jobtypes.installed import job_types
 from chalicelib.worker_lambda import DEFAULT_SERVICE
 
 log = logging.getLogger("chalicelib.service")
@@ -34,7 +34,8 @@ DEFAULT_IDLE_EXIT_S = DEFAULT_KICK_DEBOUNCE_S
 
 
 def build_controller(environ: Mapping[str, str] | None = None, **overrides: Any) -> JobController:
-    """A controller from the JOBS_* variables with the maths handlers registered, which kicks
+    """A controller from the JOBS_* variables with the handlers of every installed job type
+    (chalicelib/jobtypes/installed.py) registered, which kicks
     the function named by JOBS_KICK_FUNCTION (if set) after an enqueue, at most once per
     JOBS_KICK_DEBOUNCE_S seconds per queue, and reads its secrets from Secrets Manager. Keyword
     `overrides` (Settings fields: redis_url, queues, concurrency...) win over the variables.
@@ -42,7 +43,9 @@ def build_controller(environ: Mapping[str, str] | None = None, **overrides: Any)
     environ = os.environ if environ is None else environ
     overrides = {"read_secret": read_secret_once, **overrides, **callback_policy(environ)}
     controller = JobController.from_env(environ, **overrides)
-    async_maths.register(controller)
+    for job_type in job_types():
+        for name, handler in job_type.handlers.items():
+            controller.add_handler(name, handler)
     kick_function = environ.get("JOBS_KICK_FUNCTION", "").strip()
     if kick_function:
         controller.set_kick(WorkerKicker(kick_function), debounce=kick_debounce_s(environ))

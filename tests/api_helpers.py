@@ -106,3 +106,24 @@ def scheduled_event(client: Client) -> dict[str, Any]:
         detail={},
         resources=["arn:aws:events:us-west-2:123456789012:rule/chalice-jobs-dev-worker-event"],
     )
+
+
+@contextmanager
+def serving_over_http() -> Iterator[str]:
+    """The app (dev stage) behind a real HTTP server on 127.0.0.1, on a free port, in a thread:
+    its base URL. For clients that speak HTTP themselves (a generated client, curl)."""
+    import threading  # noqa: PLC0415
+
+    from chalice.config import Config  # noqa: PLC0415
+    from chalice.local import LocalDevServer  # noqa: PLC0415
+
+    config = Config.create(chalice_stage="dev", app_name="chalice-jobs", chalice_app=app.app)
+    server = LocalDevServer(app.app, config, "127.0.0.1", 0)
+    thread = threading.Thread(target=server.server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server.server_close()
+        thread.join(timeout=10)

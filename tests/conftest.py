@@ -67,7 +67,9 @@ def controllers_closed_after_the_test(monkeypatch: pytest.MonkeyPatch) -> Iterat
     monkeypatch.setattr(JobController, "__init__", tracked)
     yield
     for controller in made:
-        controller.stop(timeout=1.0)
+        # returns as soon as the worker is done; the room is for a loaded machine, where a
+        # worker still listening after a 1 s stop took the next test's wake-up token
+        controller.stop(timeout=10.0)
 
 
 @pytest.fixture(scope="session")

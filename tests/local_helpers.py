@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import random
 import signal
 import subprocess
 import sys
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from local.parts.redis_server import LOOPBACK, free_port
+from local.parts.redis_server import LOOPBACK, port_is_free
 
 REPO = Path(__file__).resolve().parent.parent
 READY_LINE = "the stack is up"
@@ -38,6 +39,20 @@ SEED_GET_HEADERS = (
     "content-type: application/json",
     "postman-token: 5d024699-7029-7a78-2e32-de4558e7a41c",
 )
+
+
+#: ports the kernel never hands out by itself (bind to port 0, outgoing connections use
+#: ip_local_port_range, 32768-60999 here): a port free_port() returned can be taken by another
+#: process on a busy machine before the stack binds it, one of these only by a deliberate choice
+SPARE_PORTS = range(20000, 32768)
+
+
+def spare_port() -> int:
+    """A loopback port nothing listens on, outside the kernel's ephemeral range."""
+    while True:
+        port = random.choice(SPARE_PORTS)
+        if port_is_free(port):
+            return port
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -164,12 +179,15 @@ def start_stack(
     command: Sequence[str] | None = None,
     env: dict[str, str] | None = None,
     api_port: int | None = None,
+    cwd: Path = REPO,
 ) -> RunningStack:
-    """Start `python -m local up` on free ports (or `command`, given LOCAL_* in its env). Unless
-    `env` says otherwise, Redis is a redis-server binary: a Docker engine on the machine is left
-    alone."""
-    api_port = api_port or free_port()
-    redis_port = free_port()
+    """Start `python -m local up` on free ports (or `command`, given LOCAL_* in its env), in
+    `cwd` (a copy of the project, say). Unless `env` says otherwise, Redis is a redis-server
+    binary: a Docker engine on the machine is left alone."""
+    api_port = api_port or spare_port()
+    redis_port = spare_port()
+    while redis_port == api_port:
+        redis_port = spare_port()
     env = env or clean_env(LOCAL_REDIS="binary")
     env.update(
         LOCAL_PORT=str(api_port), LOCAL_REDIS_PORT=str(redis_port), LOCAL_DATA_DIR=str(data_dir)
@@ -177,7 +195,7 @@ def start_stack(
     argv = list(command) if command else [sys.executable, "-m", "local", "up", *up_args]
     process = subprocess.Popen(
         argv,
-        cwd=REPO,
+        cwd=cwd,
         env=env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,

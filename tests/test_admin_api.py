@@ -15,6 +15,7 @@ from moto import mock_aws
 import app
 from chalicelib.admin.auth import forget_secret_tokens
 from tests.api_helpers import create, dev_client, use_redis
+from tests.jobs_helpers import settle
 from tests.test_openapi import check_answer
 
 TOKEN = "admin-token-for-tests"
@@ -99,7 +100,7 @@ def test_the_dashboard_is_served_with_a_strict_policy(client: Client) -> None:
 def test_every_route_answers_as_documented(client: Client) -> None:
     ok_id = create(client, "math:add", 1, 2)
     bad_id = create(client, "math:divide", 1, 0)
-    app.get_controller().drain(0.3)
+    settle(app.get_controller())
 
     queues = checked(client, "get", "/admin/api/queues", "/admin/api/queues", 200).json_body
     (default,) = queues["queues"]
@@ -138,7 +139,7 @@ def test_every_route_answers_as_documented(client: Client) -> None:
 
 def test_retry_of_a_failed_job_then_completes(client: Client) -> None:
     job_id = create(client, "math:divide", 1, 0)
-    app.get_controller().drain(0.3)
+    settle(app.get_controller())
     response = checked(
         client, "post", f"/admin/api/jobs/{job_id}/retry", "/admin/api/jobs/{job_id}/retry", 200
     )

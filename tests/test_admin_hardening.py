@@ -16,6 +16,7 @@ from moto import mock_aws
 import app
 from chalicelib.admin import auth
 from tests.api_helpers import PROJECT_DIR, create, dev_client, use_redis
+from tests.jobs_helpers import settle
 
 TOKEN = "admin-token-for-tests"
 AUTH = {"authorization": f"Bearer {TOKEN}"}
@@ -100,7 +101,7 @@ def test_every_admin_action_leaves_one_json_line_without_secrets(
     use_redis(monkeypatch, redis_url, JOBS_ADMIN_TOKEN=TOKEN)
     with dev_client() as client:
         job_id = create(client, "math:divide", 1, 0)
-        app.get_controller().drain(0.3)
+        settle(app.get_controller())
         capsys.readouterr()
         for method, path in (
             ("post", "/admin/api/queues/default/pause"),

@@ -26,6 +26,7 @@ from tests.api_helpers import (
     post_json,
     use_redis,
 )
+from tests.jobs_helpers import settle
 
 JOB_ID = re.compile(r"default@[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 UNKNOWN_ID = "default@2f1e6a52-3c1d-4b7a-9e55-0d6a3b8c9f10"
@@ -45,7 +46,7 @@ def test_seed_post_answers_202_with_the_job_id_and_its_location(client: Client) 
 
 def test_seed_get_with_a_body_and_extra_headers_shows_the_result(client: Client) -> None:
     job_id = client.http.post("/maths", headers=SEED_HEADERS, body=SEED_BODY).json_body["res"]
-    app.get_controller().drain(0.2)
+    settle(app.get_controller())
 
     response = client.http.get(f"/maths/{job_id}", headers=SEED_HEADERS, body=SEED_BODY)
 

@@ -14,6 +14,7 @@ import app
 from chalicelib.jobs import verify_callback
 from tests.api_helpers import create, post_json, use_redis
 from tests.callback_receiver import Receiver
+from tests.jobs_helpers import settle
 from tests.test_openapi import check_answer
 
 UNKNOWN_ID = "default@2f1e6a52-3c1d-4b7a-9e55-0d6a3b8c9f10"
@@ -21,7 +22,7 @@ UNKNOWN_ID = "default@2f1e6a52-3c1d-4b7a-9e55-0d6a3b8c9f10"
 
 def test_get_with_wait_answers_when_the_job_ends(client: Client) -> None:
     job_id = create(client, "math:add", 1, 2)
-    drain = threading.Timer(0.3, lambda: app.get_controller().drain(0.3))
+    drain = threading.Timer(0.3, lambda: settle(app.get_controller()))
     drain.start()
     began = time.monotonic()
 
@@ -30,7 +31,7 @@ def test_get_with_wait_answers_when_the_job_ends(client: Client) -> None:
     drain.join()
     assert response.status_code == 200
     assert response.json_body == {"state_code": 6, "status": "COMPLETED", "res": 3}
-    assert time.monotonic() - began < 3
+    assert time.monotonic() - began < 8  # as the job ended, not after the 10 s asked for
     check_answer("get", "/maths/{job_id}", response)
 
 
@@ -41,7 +42,7 @@ def test_get_with_wait_times_out_with_the_state_then(client: Client) -> None:
     response = client.http.get(f"/maths/{job_id}?wait=0.3")
 
     assert response.json_body["status"] == "PENDING"
-    assert 0.28 < time.monotonic() - began < 2
+    assert 0.28 < time.monotonic() - began < 5  # the 0.3 s asked for, not the 25 s at most
 
 
 @pytest.mark.parametrize("wait", ["-1", "25.1", "abc", "nan", "inf", ""])
@@ -59,14 +60,14 @@ def test_wait_on_an_unknown_id_is_a_404_at_once(client: Client) -> None:
     began = time.monotonic()
     response = client.http.get(f"/maths/{UNKNOWN_ID}?wait=10")
     assert response.status_code == 404
-    assert time.monotonic() - began < 1
+    assert time.monotonic() - began < 5  # at once, not after the 10 s asked for
 
 
 def test_delete_cancels_a_pending_job(client: Client) -> None:
     job_id = create(client, "math:add", 1, 2)
 
     response = client.http.delete(f"/maths/{job_id}")
-    app.get_controller().drain(0.2)
+    settle(app.get_controller())
 
     assert response.status_code == 200
     assert response.json_body == {
@@ -78,7 +79,7 @@ def test_delete_cancels_a_pending_job(client: Client) -> None:
 
 def test_delete_of_an_ended_job_is_a_409_and_changes_nothing(client: Client) -> None:
     job_id = create(client, "math:add", 1, 2)
-    app.get_controller().drain(0.2)
+    settle(app.get_controller())
 
     response = client.http.delete(f"/maths/{job_id}")
 

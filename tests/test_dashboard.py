@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from chalicelib.jobs import JobController, JobResult, JobState
-from tests.jobs_helpers import wait_for_state
+from tests.jobs_helpers import settle, wait_for_state
 from tests.local_helpers import RunningStack, http_json, start_stack
 
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -113,7 +113,7 @@ def test_dashboard_follows_the_queues_and_retries_a_failed_job(
     flaky = Flaky()
     controller.add_handler("report:build", flaky)
     job_id = controller.create_job("report:build", {"month": "<b>May</b>"}, queue="reports")
-    controller.drain(0.3)
+    settle(controller)
     row = f'#failed tr[data-job-id="{job_id}"]'
     wait.until(lambda _: driver.find_elements(By.CSS_SELECTOR, row))
     error = driver.find_element(By.CSS_SELECTOR, f"{row} td.error")

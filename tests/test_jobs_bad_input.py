@@ -17,7 +17,7 @@ from chalicelib.jobs import (
     UnknownJobType,
 )
 from local.parts.redis_server import RedisServer, free_port
-from tests.jobs_helpers import all_keys
+from tests.jobs_helpers import all_keys, settle
 
 
 @pytest.fixture
@@ -125,7 +125,7 @@ def test_completed_job_past_its_retention_is_not_found(any_redis_url: str) -> No
     c = JobController(any_redis_url, retention=1.0)
     c.add_handler("math:multiply", lambda p: JobResult(True, res=1))
     job_id = c.create_job("math:multiply", {})
-    assert c.drain(0.2) == 1
+    assert settle(c) == 1
     assert c.get_status(job_id).status == "COMPLETED"
     time.sleep(1.0)
     with pytest.raises(JobNotFound, match="expired"):
@@ -143,7 +143,7 @@ def test_redis_that_does_not_answer_raises_jobs_unavailable_fast() -> None:
         started = time.monotonic()
         with pytest.raises(JobsUnavailable):
             call()
-        assert time.monotonic() - started < 2.0
+        assert time.monotonic() - started < 4  # refused at once, with room for a loaded machine
 
 
 def test_redis_that_dies_mid_way_raises_jobs_unavailable() -> None:

@@ -17,7 +17,7 @@ from chalicelib.jobs import (
     SkipRetry,
     current_job,
 )
-from tests.jobs_helpers import wait_for_state, wait_until
+from tests.jobs_helpers import settle, wait_for_state, wait_until
 
 UNKNOWN_ID = "default@2f1e6a52-3c1d-4b7a-9e55-0d6a3b8c9f10"
 
@@ -43,13 +43,13 @@ def test_a_waiting_job_ends_failed_cancelled_and_never_runs(any_redis_url: str, 
     c = make(any_redis_url, runs, backoff=30)
     if when == "retrying":
         job_id = c.create_job("test:boom", {})
-        c.drain(0.3)
+        settle(c)
         assert c.get_status(job_id).state is JobState.RETRYING
     else:
         job_id = c.create_job("test:ok", {}, process_in=60 if when == "future" else None)
 
     status = c.cancel(job_id)
-    c.drain(0.3)
+    settle(c)
 
     assert status.state is JobState.FAILED and status.error == "cancelled" and status.cancelled
     assert status.body() == {
@@ -65,7 +65,7 @@ def test_an_ended_job_is_a_conflict_and_stays_as_it_was(redis_url: str) -> None:
     runs: list[str] = []
     c = make(redis_url, runs)
     job_id = c.create_job("test:ok", {})
-    c.drain(0.3)
+    settle(c)
     before = c.get_status(job_id)
 
     with pytest.raises(JobStateConflict, match="COMPLETED"):

@@ -15,6 +15,7 @@ from chalicelib.jobs import JobController, JobResult, JobState
 from local.parts.redis_server import RedisServer
 from tests import jobs_worker
 from tests.jobs_helpers import (
+    settle,
     start_worker_process,
     traces_client,
     wait_for_state,
@@ -101,7 +102,7 @@ def test_drain_returns_near_its_budget_and_leaves_no_job_active(any_redis_url: s
     started = time.monotonic()
     processed = c.drain(2.0)
     elapsed = time.monotonic() - started
-    assert elapsed < 2.5
+    assert elapsed < 3.5  # near its 2 s, not the 5 s the 400 jobs would take
     stats = c.queue_stats()[0]
     assert stats.active == 0 and 0 < processed < 400
     assert stats.completed == processed and stats.pending == 400 - processed
@@ -127,7 +128,7 @@ def test_stop_with_jobs_in_flight_finishes_or_hands_them_back(any_redis_url: str
     wait_until(lambda: c.queue_stats()[0].active == 20, what="the worker to hold every job")
     started = time.monotonic()
     c.stop(timeout=0.3)
-    assert time.monotonic() - started < 2.0
+    assert time.monotonic() - started < 5  # not the 30 s the stuck handlers would take
     stats = c.queue_stats()[0]
     assert (stats.active, stats.pending, stats.completed) == (0, 20, 3)
     release.set()
@@ -176,10 +177,10 @@ def test_worker_carries_on_after_redis_forgets_its_scripts(any_redis_url: str) -
     c = JobController(any_redis_url)
     c.add_handler("test:one", lambda p: JobResult(True, res=p["n"]))
     first = c.create_job("test:one", {"n": 1})
-    assert c.drain(0.2) == 1
+    assert settle(c) == 1
     traces_client(any_redis_url).script_flush()
     second = c.create_job("test:one", {"n": 2})
-    assert c.drain(0.2) == 1
+    assert settle(c) == 1
     assert c.get_status(first).result == 1 and c.get_status(second).result == 2
 
 
@@ -193,7 +194,7 @@ def test_drain_with_redis_gone_returns_on_time_and_the_jobs_survive(tmp_path: Pa
         server.stop()
         started = time.monotonic()
         assert c.drain(1.0) == 0
-        assert time.monotonic() - started < 2.5
+        assert time.monotonic() - started < 4.5  # near its 1 s budget, not stuck on Redis
         server = RedisServer(port=port, data_dir=str(tmp_path), appendonly=True).start()
         assert c.drain(0.5) == 1
         assert c.get_status(job_id).result == 1

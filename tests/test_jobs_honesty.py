@@ -23,7 +23,7 @@ from chalicelib.jobs import (
 from chalicelib.jobs.record import Outcome
 from chalicelib.jobs.store import AttemptOutcome
 from local.parts.redis_server import LOOPBACK, RedisServer
-from tests.jobs_helpers import all_keys
+from tests.jobs_helpers import all_keys, settle
 
 
 def make(redis_url: str, **settings: object) -> JobController:
@@ -60,7 +60,7 @@ def test_an_expired_lease_of_a_job_that_never_started_charges_nothing(any_redis_
     assert recover(c)[:2] == (0, 1)
     status = c.get_status(job_id)
     assert (status.state, status.retried, status.error) == (JobState.PENDING, 0, None)
-    assert c.drain(0.3) == 1
+    assert settle(c) == 1
     assert c.get_status(job_id).state is JobState.COMPLETED
 
 
@@ -91,7 +91,7 @@ def test_a_job_returned_unstarted_has_its_next_start_recorded_before_it_runs(
     lease_one(c, lease_s=0.05)
     time.sleep(0.1)
     recover(c)
-    assert c.drain(0.3) == 1
+    assert settle(c) == 1
     assert seen[0] is not None, "the start was in Redis before the handler ran"
 
 
@@ -103,7 +103,7 @@ def test_a_lost_dequeue_reply_is_released_untried(any_redis_url: str) -> None:
     c.store.dequeue("default", 3, now, now + 30, token)  # its reply "lost": nobody holds them
     assert c.store.release("default", token, now + 30) == 3
     assert {c.get_status(j).state for j in ids} == {JobState.PENDING}
-    assert c.drain(0.3) == 3
+    assert settle(c) == 3
     assert [c.get_status(j).retried for j in ids] == [0, 0, 0]
 
 
@@ -183,7 +183,7 @@ def test_a_result_over_the_limit_fails_its_job_saying_why(any_redis_url: str) ->
     c = make(any_redis_url, max_result_bytes=1000)
     small = c.create_job("test:big", {"size": 10})
     big = c.create_job("test:big", {"size": 5000})
-    assert c.drain(0.3) == 2
+    assert settle(c) == 2
     assert c.get_status(small).state is JobState.COMPLETED
     failed = c.get_status(big)
     assert failed.state is JobState.FAILED

@@ -19,7 +19,7 @@ from chalicelib.jobs import (
     JobStateConflict,
     QueueNotFound,
 )
-from tests.jobs_helpers import wait_for_state, wait_until
+from tests.jobs_helpers import settle, wait_for_state, wait_until
 from tests.test_jobs_round_trips import RoundTrips, round_trips  # noqa: F401 - a fixture
 
 Q = "jobs:{default}:"
@@ -54,10 +54,7 @@ def controller(any_redis_url: str, flaky: Flaky) -> Iterator[JobController]:
 
 
 def drain_all(c: JobController) -> int:
-    done = 0
-    while n := c.drain(0.2):
-        done += n
-    return done
+    return settle(c)
 
 
 def test_queues_show_counts_pause_today_and_backlog_age(controller: JobController) -> None:
@@ -132,9 +129,9 @@ def test_pages_of_sorted_states_never_repeat_or_skip(
 def test_job_shows_its_record_and_errors(controller: JobController) -> None:
     c = controller
     job_id = c.create_job("test:boom", {"x": [1, 2]}, max_retry=1)
-    c.drain(0.2)
+    settle(c)
     c.inspector.retry(job_id)  # RETRYING: its next try now rather than after the backoff
-    c.drain(0.2)
+    settle(c)
     job = c.inspector.job(job_id)
     assert (job.job_id, job.queue, job.job_type, job.params) == (
         job_id,
@@ -158,7 +155,7 @@ def test_a_failed_job_retried_keeps_its_errors_and_completes(
 ) -> None:
     c = controller
     job_id = c.create_job("test:flaky", {"n": 7}, max_retry=2)
-    c.drain(0.2)
+    settle(c)
     assert c.inspector.job(job_id).state is JobState.FAILED
     c.inspector.retry(job_id)
     job = c.inspector.job(job_id)
@@ -174,7 +171,7 @@ def test_retry_makes_future_and_retrying_jobs_pending_now(controller: JobControl
     c = controller
     future = c.create_job("test:ok", {}, process_in=3600)
     retrying = c.create_job("test:boom", {}, max_retry=3)
-    c.drain(0.2)
+    settle(c)
     assert c.inspector.job(retrying).state is JobState.RETRYING
     c.inspector.retry(future)
     c.inspector.retry(retrying)
@@ -206,7 +203,7 @@ def test_delete_leaves_no_trace_of_the_job(controller: JobController) -> None:
     c.inspector.pause("default")
     c.inspector.resume("default")
     c.inspector.delete(pending)
-    c.drain(0.2)
+    settle(c)
     assert c.inspector.job(failed).state is JobState.FAILED
     c.inspector.delete(failed)
     with pytest.raises(JobNotFound):
@@ -237,7 +234,7 @@ def test_a_paused_queue_is_not_drained_until_resumed(controller: JobController) 
     assert c.create_job("test:ok", {"n": 2})  # creating still works
     assert [q.paused for q in c.inspector.queues()] == [True]
     assert c.inspector.resume("default") is True
-    assert c.drain(0.3) == 2
+    assert settle(c) == 2
     assert c.get_status(job_id).state is JobState.COMPLETED
 
 
@@ -250,8 +247,8 @@ def test_a_running_worker_honours_pause_and_resume(controller: JobController) ->
     assert c.get_status(job_id).state is JobState.PENDING
     started = time.monotonic()
     c.inspector.resume("default")
-    wait_for_state(c, job_id, JobState.COMPLETED, timeout_s=3)
-    assert time.monotonic() - started < 2  # at once, not at the next maintenance pass
+    wait_for_state(c, job_id, JobState.COMPLETED)
+    assert time.monotonic() - started < 4  # at once, not at the next 5 s maintenance pass
 
 
 def test_unknown_queues_and_bad_arguments_are_refused(controller: JobController) -> None:

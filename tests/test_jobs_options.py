@@ -17,7 +17,7 @@ from chalicelib.jobs import (
     SkipRetry,
 )
 from chalicelib.jobs.attempt import backoff_s
-from tests.jobs_helpers import all_keys
+from tests.jobs_helpers import all_keys, settle
 
 Q = "jobs:{default}:"
 
@@ -42,7 +42,7 @@ def test_a_job_taken_after_its_deadline_fails_without_running(any_redis_url: str
         "test:ok", {"n": 2}, deadline=datetime.now(timezone.utc) + timedelta(hours=1)
     )
     time.sleep(0.15)
-    assert c.drain(0.3) == 2
+    assert settle(c) == 2
     status = c.get_status(late)
     assert (status.state, status.error, status.result) == (
         JobState.FAILED, "deadline exceeded", None,
@@ -57,7 +57,7 @@ def test_a_run_still_going_at_its_deadline_fails_and_is_not_retried(any_redis_ur
     c.drain(0.8, finish_within=0.5)
     status = c.get_status(job_id)
     assert (status.state, status.error) == (JobState.FAILED, "deadline exceeded")
-    assert time.monotonic() - started < 1.5
+    assert time.monotonic() - started < 3  # its 1.3 s at most, not the handler's 1 s past it
 
 
 def test_a_retry_past_the_deadline_fails_for_good(any_redis_url: str) -> None:
@@ -74,7 +74,7 @@ def test_a_retry_past_the_deadline_fails_for_good(any_redis_url: str) -> None:
 def test_skip_retry_fails_the_job_at_once_with_its_message(any_redis_url: str) -> None:
     c = make(any_redis_url)
     job_id = c.create_job("test:skip", {}, max_retry=5)
-    assert c.drain(0.2) == 1
+    assert settle(c) == 1
     status = c.get_status(job_id)
     assert (status.state, status.error, status.retried) == (
         JobState.FAILED, "bad input: give up", 0,
@@ -103,7 +103,7 @@ def test_retry_delay_sets_when_a_failed_job_runs_again(any_redis_url: str) -> No
     c = make(any_redis_url, retry_delay=delay)
     job_id = c.create_job("test:raise", {})
     before = time.time()
-    c.drain(0.2)
+    settle(c)
     status = c.get_status(job_id)
     assert status.state is JobState.RETRYING
     assert status.next_run_at is not None and before + 99 < status.next_run_at < before + 102
@@ -120,7 +120,7 @@ def test_a_broken_retry_delay_falls_back_to_the_default(any_redis_url: str, answ
     c = make(any_redis_url, retry_delay=delay, backoff=50, backoff_max=50)
     job_id = c.create_job("test:raise", {})
     before = time.time()
-    c.drain(0.2)
+    settle(c)
     next_run_at = c.get_status(job_id).next_run_at
     assert next_run_at is not None and before + 37 < next_run_at < before + 63
 
@@ -137,7 +137,7 @@ def test_a_job_retention_overrides_the_controller_retention(any_redis_url: str) 
     c = make(any_redis_url, retention=3600, clock=lambda: now[0])
     short = c.create_job("test:ok", {"n": 1}, retention=5)
     default = c.create_job("test:ok", {"n": 2})
-    assert c.drain(0.3) == 2
+    assert settle(c) == 2
     assert c.get_status(short).result == 1
     now[0] += 10
     with pytest.raises(JobNotFound):

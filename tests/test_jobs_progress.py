@@ -16,7 +16,7 @@ from chalicelib.jobs import (
     NoCurrentJob,
     current_job,
 )
-from tests.jobs_helpers import wait_until
+from tests.jobs_helpers import settle, wait_until
 from tests.test_jobs_round_trips import RoundTrips, round_trips  # noqa: F401 - a fixture
 
 
@@ -37,7 +37,7 @@ def test_a_handler_knows_its_job(redis_url: str) -> None:
     c.add_handler("test:who", handler)
     deadline = time.time() + 60
     job_id = c.create_job("test:who", {}, deadline=deadline)
-    c.drain(0.3)
+    settle(c)
 
     assert seen == [(job_id, "default", 0, pytest.approx(deadline, abs=0.01), False)]
 
@@ -121,7 +121,7 @@ def test_a_bad_report_is_refused(redis_url: str) -> None:
 
     c.add_handler("test:bad", handler)
     c.create_job("test:bad", {})
-    c.drain(0.3)
+    settle(c)
     assert len(errors) == 3
 
 

@@ -148,8 +148,9 @@ def test_drain_with_finish_within_lets_a_job_in_flight_complete(any_redis_url: s
     c.add_handler("test:slow", slow)
     job_id = c.create_job("test:slow", {})
     started = time.monotonic()
-    assert c.drain(0.2, finish_within=2.0) == 1
-    assert time.monotonic() - started < 1.5, "the drain returns once nothing is in flight"
+    assert c.drain(0.2, finish_within=10.0) == 1
+    took_s = time.monotonic() - started
+    assert took_s < 5, f"{took_s:.1f}s: the drain returns once nothing is in flight"
     assert c.get_status(job_id).result == "done"
 
 
@@ -201,7 +202,7 @@ def test_a_hung_redis_gets_jobs_unavailable_within_about_two_seconds() -> None:
             started = time.monotonic()
             with pytest.raises(JobsUnavailable):
                 call()
-            assert time.monotonic() - started < 2.6
+            assert time.monotonic() - started < 4.5  # about two seconds, not the 6 s pause
 
 
 def test_a_hung_cluster_gets_jobs_unavailable_within_about_two_seconds(
@@ -211,12 +212,12 @@ def test_a_hung_cluster_gets_jobs_unavailable_within_about_two_seconds(
     c.add_handler("test:ok", lambda p: JobResult(True))
     job_id = c.create_job("test:ok", {})
     for node in redis_cluster:
-        redis.Redis(host=LOOPBACK, port=node.port).execute_command("CLIENT", "PAUSE", 4000)
+        redis.Redis(host=LOOPBACK, port=node.port).execute_command("CLIENT", "PAUSE", 8000)
     try:
         started = time.monotonic()
         with pytest.raises(JobsUnavailable):
             c.get_status(job_id)
-        assert time.monotonic() - started < 2.6
+        assert time.monotonic() - started < 4.5  # about two seconds, not the 8 s pause
     finally:
         for node in redis_cluster:
             redis.Redis(host=LOOPBACK, port=node.port).execute_command("CLIENT", "UNPAUSE")
@@ -241,7 +242,8 @@ def test_stop_returns_within_its_timeout_and_names_the_handler_it_abandoned(
         took_s = time.monotonic() - started
     finally:
         release.set()
-    assert took_s < 1.0, f"stop(timeout=0.5) took {took_s:.2f}s"
+    # within its timeout (and the margin a loaded machine needs), not the handler's 60 s
+    assert took_s < 3.0, f"stop(timeout=0.5) took {took_s:.2f}s"
     assert len(abandoned) == 1 and abandoned[0].startswith(f"test:hang {job_id}")
     status = c.get_status(job_id)
     assert (status.state, status.retried) == (JobState.PENDING, 0), "handed back, untried"

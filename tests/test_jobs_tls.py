@@ -11,6 +11,7 @@ import pytest
 from chalicelib.jobs import JobController, JobResult, JobsUnavailable
 from chalicelib.jobs.config import Settings, make_client
 from local.parts.redis_server import RedisServer, RedisServerError, find_redis_binary, free_port
+from tests.jobs_helpers import settle
 from tests.tls_helpers import ca_and_server
 
 
@@ -47,7 +48,7 @@ def test_jobs_run_over_tls_with_a_trusted_certificate(tls_redis: tuple[int, Path
     c = JobController(f"rediss://127.0.0.1:{port}/0?ssl_ca_certs={ca_file}")
     c.add_handler("math:multiply", lambda p: JobResult(True, res=p["a"] * p["b"]))
     job_id = c.create_job("math:multiply", {"a": 2, "b": 3})
-    assert c.drain(0.3) == 1
+    assert settle(c) == 1
     assert c.get_status(job_id).result == 6
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from chalicelib.jobs import DuplicateJob, InvalidJob, JobController, JobResult, JobState
 from chalicelib.jobs.client import fingerprint_of
-from tests.jobs_helpers import all_keys
+from tests.jobs_helpers import all_keys, settle
 
 Q = "jobs:{default}:"
 
@@ -44,7 +44,7 @@ def test_a_second_create_while_the_first_is_pending_is_a_duplicate(any_redis_url
 def test_the_lock_goes_when_the_job_completes(any_redis_url: str) -> None:
     c = make(any_redis_url)
     first = c.create_job("test:ok", {"n": 1}, unique_for=60)
-    assert c.drain(0.2) == 1
+    assert settle(c) == 1
     assert c.get_status(first).state is JobState.COMPLETED
     second = c.create_job("test:ok", {"n": 1}, unique_for=60)
     assert second != first
@@ -56,7 +56,7 @@ def test_the_lock_goes_when_the_job_fails_for_good_and_stays_while_it_retries(
     c = make(any_redis_url, backoff=60)
     c.create_job("test:refuse", {}, unique_for=60)
     retried = c.create_job("test:raise", {}, unique_for=60)
-    assert c.drain(0.2) == 2
+    assert settle(c) == 2
     assert c.get_status(retried).state is JobState.RETRYING
     with pytest.raises(DuplicateJob):
         c.create_job("test:raise", {}, unique_for=60)

@@ -8,6 +8,7 @@ import pytest
 
 from chalicelib.jobs import JobController, JobResult, JobState
 from local.__main__ import main
+from tests.jobs_helpers import settle
 
 UNKNOWN = "default@2f1e6a52-3c1d-4b7a-9e55-0d6a3b8c9f10"
 
@@ -34,7 +35,7 @@ def jobs(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]
 def test_queues_ls_and_show(controller: JobController, capsys: pytest.CaptureFixture[str]) -> None:
     ok = controller.create_job("test:ok", {"n": 4})
     bad = controller.create_job("test:refuse", {"n": 5})
-    controller.drain(0.3)
+    settle(controller)
 
     code, out, _ = jobs(capsys, "queues")
     header, row = out.splitlines()
@@ -58,12 +59,12 @@ def test_actions_and_their_exit_codes(
     controller: JobController, capsys: pytest.CaptureFixture[str]
 ) -> None:
     bad = controller.create_job("test:refuse", {"n": 5})
-    controller.drain(0.3)
+    settle(controller)
 
     assert jobs(capsys, "retry", bad)[:2] == (0, f"{bad}: PENDING now\n")
     code, _, err = jobs(capsys, "retry", bad)
     assert code == 1 and "PENDING" in err and "only FAILED, RETRYING, FUTURE" in err
-    controller.drain(0.3)
+    settle(controller)
     assert jobs(capsys, "retry-failed", "default")[:2] == (
         0,
         "default: 1 failed job(s) PENDING now\n",
@@ -75,7 +76,7 @@ def test_actions_and_their_exit_codes(
         "paused": False,
         "changed": True,
     }
-    assert controller.drain(0.3) == 1
+    assert settle(controller) == 1
     assert jobs(capsys, "delete", bad)[:2] == (0, f"{bad}: deleted\n")
 
     code, out, _ = jobs(capsys, "history", "default", "--days", "2")
@@ -108,3 +109,17 @@ def test_missing_jobs_and_queues_exit_1_and_usage_errors_2(
 ) -> None:
     got, out, err = jobs(capsys, *argv)
     assert (got, out) == (code, "") and message in err
+
+
+def test_non_ascii_is_printed_as_is(
+    controller: JobController, capsys: pytest.CaptureFixture[str]
+) -> None:
+    controller.add_handler("test:echo", lambda p: JobResult(True, res=p["text"].upper()))
+    job_id = controller.create_job("test:echo", {"text": "héllo wörld ✓"})
+    settle(controller)
+
+    code, out, _ = jobs(capsys, "show", job_id)
+    assert code == 0
+    assert '{"text": "héllo wörld ✓"}' in out and '"HÉLLO WÖRLD ✓"' in out
+    code, out, _ = jobs(capsys, "show", job_id, "--json")
+    assert '"héllo wörld ✓"' in out and "\\u" not in out

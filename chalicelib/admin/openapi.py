@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from chalicelib.jobs.inspector import MAX_DAYS, MAX_PAGE
+from chalicelib.jobtypes.openapi import JOB_ID_PATTERN, QUEUE_PATTERN
+
 JSON = "application/json"
 ERROR = {"$ref": "#/components/schemas/Error"}
 BEARER: list[dict[str, list[str]]] = [{"adminToken": []}]
@@ -28,23 +31,28 @@ def _ok(description: str, properties: dict[str, Any]) -> dict[str, Any]:
     schema = {
         "type": "object",
         "required": ["success", *properties],
-        "properties": {"success": {"const": True}, **properties},
+        "properties": {"success": {"type": "boolean", "const": True}, **properties},
     }
     return {"description": description, "content": {JSON: {"schema": schema}}}
 
 
-def _param(name: str, where: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
+def _param(
+    name: str, where: str, description: str, schema: dict[str, Any], *, required: bool = False
+) -> dict[str, Any]:
     return {
         "name": name,
         "in": where,
-        "required": where == "path",
+        "required": required or where == "path",
         "description": description,
         "schema": schema,
     }
 
 
-QUEUE = _param("queue", "path", "a queue name", {"type": "string"})
-JOB_ID = _param("job_id", "path", "`<queue>@<uuid4>`", {"type": "string"})
+QUEUE = _param("queue", "path", "a queue name", {"type": "string", "pattern": QUEUE_PATTERN})
+JOB_ID = _param(
+    "job_id", "path", "`<queue>@<uuid4>`", {"type": "string", "pattern": JOB_ID_PATTERN}
+)
+STATES = ["ACTIVE", "PENDING", "FUTURE", "RETRYING", "FAILED", "COMPLETED"]
 LIST = {"type": "array", "items": {"type": "object"}}
 
 
@@ -69,7 +77,10 @@ def _operation(
     for status in (400, 401, 404, *statuses, 503):
         responses[str(status)] = _error(errors[status])
     responses["503"]["headers"] = {
-        "Retry-After": {"schema": {"type": "string", "const": str(retry_after_s)}}
+        "Retry-After": {
+            "required": True,
+            "schema": {"type": "string", "const": str(retry_after_s)},
+        }
     }
     return {
         "operationId": op_id,
@@ -112,7 +123,12 @@ def paths(retry_after_s: int) -> dict[str, Any]:
             "get": {
                 **_page("adminStatic", "The dashboard's script or style", "text/javascript"),
                 "parameters": [
-                    _param("name", "path", "dashboard.js or dashboard.css", {"type": "string"})
+                    _param(
+                        "name",
+                        "path",
+                        "the file",
+                        {"type": "string", "enum": ["dashboard.js", "dashboard.css"]},
+                    )
                 ],
             }
         },
@@ -137,10 +153,16 @@ def paths(retry_after_s: int) -> dict[str, Any]:
                     _param(
                         "state",
                         "query",
-                        "ACTIVE, PENDING, FUTURE, RETRYING, FAILED or COMPLETED",
-                        {"type": "string"},
+                        "the state (case does not matter)",
+                        {"type": "string", "enum": STATES},
+                        required=True,
                     ),
-                    _param("limit", "query", "jobs per page, 1-500 (50)", {"type": "integer"}),
+                    _param(
+                        "limit",
+                        "query",
+                        f"jobs per page (default 50, at most {MAX_PAGE})",
+                        {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 50},
+                    ),
                     _param(
                         "cursor", "query", "the cursor of the previous page", {"type": "string"}
                     ),
@@ -153,7 +175,15 @@ def paths(retry_after_s: int) -> dict[str, Any]:
                 "adminHistory",
                 "Processed and failed attempts per day (UTC), today last",
                 _ok("one row a day", {"history": LIST}),
-                params=[QUEUE, _param("days", "query", "1-90 (7)", {"type": "integer"})],
+                params=[
+                    QUEUE,
+                    _param(
+                        "days",
+                        "query",
+                        f"days back, today included (default 7, at most {MAX_DAYS})",
+                        {"type": "integer", "minimum": 1, "maximum": MAX_DAYS, "default": 7},
+                    ),
+                ],
                 retry_after_s=r,
             )
         },
@@ -161,7 +191,10 @@ def paths(retry_after_s: int) -> dict[str, Any]:
             "post": _operation(
                 "adminPause",
                 "Pause a queue: workers take nothing from it; creating still works",
-                _ok("paused", {"paused": {"const": True}, "changed": {"type": "boolean"}}),
+                _ok(
+                    "paused",
+                    {"paused": {"type": "boolean", "const": True}, "changed": {"type": "boolean"}},
+                ),
                 params=[QUEUE],
                 retry_after_s=r,
             )
@@ -170,7 +203,10 @@ def paths(retry_after_s: int) -> dict[str, Any]:
             "post": _operation(
                 "adminResume",
                 "Resume a paused queue",
-                _ok("resumed", {"paused": {"const": False}, "changed": {"type": "boolean"}}),
+                _ok(
+                    "resumed",
+                    {"paused": {"type": "boolean", "const": False}, "changed": {"type": "boolean"}},
+                ),
                 params=[QUEUE],
                 retry_after_s=r,
             )

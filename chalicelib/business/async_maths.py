@@ -1,4 +1,5 @@
-"""The maths job types: four handlers, and the validation of a maths request.
+"""The maths job types: four handlers, the validation of a maths request, and their
+declaration (`JOB_TYPE`, served at /maths), the first of chalicelib/jobtypes/installed.py.
 
 Arithmetic is exact. Each operand is read as the decimal number the client wrote (a JSON float's
 shortest repr), the operation is done on fractions, and only the answer is rounded, once, to the
@@ -8,17 +9,20 @@ an integral answer is a JSON integer (`6`, not `6.0`), as the original service a
 
 from __future__ import annotations
 
-import json
 import math
 import operator
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, NoReturn, Protocol
+from typing import Any, Protocol
 
 from chalicelib.echo import cut, echo
 from chalicelib.jobs import JobResult
+from chalicelib.jobtypes import InvalidRequest, JobType, Submission
+from chalicelib.jobtypes.body import decode
+from chalicelib.jobtypes.body import json_type as _json_type
+from chalicelib.jobtypes.declaration import MAX_DELAY_S
 
 Number = int | float
 Handler = Callable[[dict[str, Any]], JobResult]
@@ -35,15 +39,8 @@ KNOWN_OPS = ", ".join(sorted(OPERATIONS))
 INTEGER_EXACT = frozenset({"math:add", "math:subtract", "math:multiply"})
 REQUIRED_FIELDS = ("a", "b", "op")
 OPTIONAL_FIELDS = ("delay_seconds", "callback_url")
-MAX_DELAY_S = 86400
-#: the longest integer a body may hold (Python converts no longer one by default)
-MAX_INT_DIGITS = 4300
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 _FLOAT_MAX = Fraction(sys.float_info.max)
-
-
-class InvalidRequest(ValueError):
-    """A maths request to refuse; its message tells the client what is wrong."""
 
 
 class ControllerLike(Protocol):
@@ -75,29 +72,13 @@ def register(controller: ControllerLike) -> None:
 
 def parse_body(raw: bytes | str) -> MathsRequest:
     """The request in a JSON body, or InvalidRequest saying what is wrong with it."""
-    try:
-        body = json.loads(
-            raw,
-            parse_constant=_refuse_constant,
-            parse_int=_bounded_int,
-            object_pairs_hook=_unique_keys,
-        )
-    except InvalidRequest:
-        raise
-    except RecursionError:
-        raise InvalidRequest("body is nested too deeply") from None
-    except ValueError as exc:  # JSONDecodeError, bad UTF-8
-        raise InvalidRequest(f"body is not valid JSON: {exc}") from None
-    return validate_request(body)
+    return validate_request(decode(raw))
 
 
-def _bounded_int(text: str) -> int:
-    """An integer of the body; one longer than Python converts is refused in plain words (not
-    with the interpreter's own advice on how to raise its limit)."""
-    digits = len(text.lstrip("-"))
-    if digits > MAX_INT_DIGITS:
-        raise InvalidRequest(f"body has an integer of {digits} digits; at most {MAX_INT_DIGITS}")
-    return int(text)
+def submission(raw: bytes) -> Submission:
+    """parse_body, as the job type's submission: maths keeps its own checks and messages."""
+    request = parse_body(raw)
+    return Submission(request.op, request.params, request.delay_seconds, request.callback_url)
 
 
 def validate_request(body: object) -> MathsRequest:
@@ -202,29 +183,32 @@ def _exact(value: Number) -> Fraction:
     return Fraction(value) if isinstance(value, int) else Fraction(repr(value))
 
 
-def _refuse_constant(name: str) -> NoReturn:
-    raise InvalidRequest(f"{name} is not a number JSON allows")
+_OPERAND = {"type": "number", "description": "a finite number; integers fit 64 bits"}
 
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise InvalidRequest(f"field {echo(key)} is given twice")
-        result[key] = value
-    return result
-
-
-def _json_type(value: object) -> str:
-    """The JSON name of a decoded value's type, for error messages."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, (list, tuple)):
-        return "an array"
-    if isinstance(value, dict):
-        return "an object"
-    return "a number" if isinstance(value, (int, float)) else type(value).__name__
+JOB_TYPE = JobType(
+    route="maths",
+    handlers={op: make_handler(op) for op in OPERATIONS},
+    params={
+        "type": "object",
+        "required": ["a", "b"],
+        "additionalProperties": False,
+        "properties": {"a": _OPERAND, "b": _OPERAND},
+    },
+    result={
+        "type": "number",
+        "description": "the exact answer, rounded once to the nearest double; a JSON integer "
+        "when it is one",
+    },
+    summary="a maths job",
+    examples={
+        "now": {"a": 2, "b": 3, "op": "math:multiply"},
+        "later": {"a": 7, "b": 2, "op": "math:divide", "delay_seconds": 5},
+        "called back": {
+            "a": 2,
+            "b": 3,
+            "op": "math:add",
+            "callback_url": "https://example.com/hooks/maths",
+        },
+    },
+    parse=submission,
+)

@@ -125,7 +125,7 @@ def show_job(inspector: Inspector, args: argparse.Namespace) -> tuple[Any, str]:
         shown = (
             when(value)
             if key.endswith("_at")
-            else json.dumps(value)
+            else json.dumps(value, ensure_ascii=False)
             if key in ("params", "result")
             else value
         )
@@ -199,5 +199,5 @@ def run(args: argparse.Namespace, out: IO[str] | None = None, err: IO[str] | Non
     except (JobNotFound, JobStateConflict, JobsUnavailable) as exc:
         print(f"python -m local jobs {args.action}: {exc}", file=err)
         return 1
-    print(json.dumps(body, indent=2) if args.json else text, file=out)
+    print(json.dumps(body, indent=2, ensure_ascii=False) if args.json else text, file=out)
     return 0

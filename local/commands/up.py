@@ -14,11 +14,14 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import signal
 import socket
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from ..parts import LOCAL_DIR
+from ..parts.code_watch import CodeWatch
 from ..parts.options import env_default, non_negative_int, port, positive_int
 from ..parts.redis_choice import redacted
 from ..parts.redis_server import LOOPBACK
@@ -63,7 +66,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--stage", default="dev", help="Chalice stage for chalice local (dev)")
     parser.add_argument(
-        "--reload", action="store_true", help="let chalice local restart when the code changes"
+        "--reload",
+        action="store_true",
+        help="restart the API and the workers when app.py or chalicelib/ changes (make run does)",
     )
     add_redis_arguments(parser)
 
@@ -154,14 +159,26 @@ def banner(args: argparse.Namespace, redis: RunningRedis, workers: list[Child], 
         f"  redis     {redacted(redis.url)}  {redis.description}{redis_pid}",
         *(f"  {w.name:<9} pid {w.pid}, concurrency {args.concurrency}" for w in workers),
         f"  api       {base}  chalice local, stage {args.stage}, pid {api.pid}",
-        "try it:",
-        f"  curl -s -X POST {base}/maths -H 'content-type: application/json' "
-        """-d '{"a": 2, "b": 3, "op": "math:multiply"}'""",
-        f"  curl -s {base}/maths/<the res of the answer above>",
+        "try it (the POST answers the job's id in res; the GET waits up to 10 s for its end):",
+        f"  id=$(curl -s -X POST {base}/maths -H 'content-type: application/json' "
+        """-d '{"a": 2, "b": 3, "op": "math:multiply"}' """
+        """| python3 -c 'import json, sys; print(json.load(sys.stdin)["res"])')""",
+        f'  curl -s "{base}/maths/$id?wait=10"',
         f"the dashboard: {base}/admin/#token={args.admin_token}",
-        "callbacks: POST a callback_url (http and local hosts allowed here); they are signed with "
-        "JOBS_CALLBACK_SECRET"
-        + ("" if os.environ.get("JOBS_CALLBACK_SECRET") else " (unset: set it to check them)"),
+        "callbacks: POST a callback_url (http and local hosts allowed here, link-local never); "
+        + (
+            "check each request's Jobs-Signature with chalicelib.jobs.verify_callback(body, "
+            "signature, JOBS_CALLBACK_SECRET)"
+            if os.environ.get("JOBS_CALLBACK_SECRET")
+            else "signed with a secret made for this run: to check them with "
+            "chalicelib.jobs.verify_callback, start with JOBS_CALLBACK_SECRET=<yours> make run"
+        ),
+        "code changes: "
+        + (
+            "the API and the workers reload by themselves"
+            if args.reload
+            else "restart the stack to run them (make run reloads by itself)"
+        ),
         "watch the queues: make status, or .venv/bin/python -m local status --watch "
         "(in another terminal)",
         "stop: Ctrl-C",
@@ -175,7 +192,10 @@ def run(args: argparse.Namespace) -> int:
     sup = Supervisor()
     sup.install_signal_handlers()
     if port_in_use(args.port):
-        sup.mux.say(f"port {args.port} is in use; pick another with --port")
+        sup.mux.say(
+            f"port {args.port} is in use; pick another: make run LOCAL_PORT={args.port + 1} "
+            f"(or .venv/bin/python -m local up --port {args.port + 1})"
+        )
         return 1
     try:
         redis = bring_up_redis(sup, args)
@@ -183,6 +203,8 @@ def run(args: argparse.Namespace) -> int:
         sup.mux.say(str(exc))
         return 0 if sup.stop_requested.is_set() else 1
     failed = False
+    # the code the workers are about to import: a change from here on restarts them
+    args.code_watch = CodeWatch(REPO) if args.reload else None
     try:
         workers = start_workers(sup, args, redis.url)
         api = start_api(sup, args, redis.url)
@@ -212,10 +234,20 @@ def keep_running(
     it did so WORKER_RESTARTS times in the last WORKER_RESTART_WINDOW_S seconds already; the API
     or Redis exiting ends the watch."""
     budget = RestartBudget(WORKER_RESTARTS, WORKER_RESTART_WINDOW_S)
-    while (died := sup.watch()) is not None:
+    reloading: set[str] = set()
+    watch = getattr(args, "code_watch", None)
+    tick = reload_on_change(sup, watch, workers, reloading) if watch else None
+    while (died := sup.watch(tick)) is not None:
         if died not in workers:
             sup.mux.say(f"{died.name} exited on its own; stopping the stack")
             return True
+        if died.name in reloading:
+            reloading.discard(died.name)
+            fresh = sup.restart(died)
+            workers[workers.index(died)] = fresh
+            write_state(args.data_dir, state_of(args, redis, workers, api))
+            sup.mux.say(f"{fresh.name} restarted for the code change: pid {fresh.pid}")
+            continue
         why = exit_reason(died.process.returncode if died.process else None, WORKER_EXIT_MEANINGS)
         if not budget.spend(died.name):
             sup.mux.say(
@@ -229,6 +261,25 @@ def keep_running(
         write_state(args.data_dir, state_of(args, redis, workers, api))
         sup.mux.say(f"{fresh.name} restarted: pid {fresh.pid}")
     return False
+
+
+def reload_on_change(
+    sup: Supervisor, watch: CodeWatch, workers: list[Child], reloading: set[str]
+) -> Callable[[], None]:
+    """A tick for Supervisor.watch: when app.py or chalicelib/ changed, SIGTERM every worker
+    (jobs in flight finish or go back to PENDING) and note it, so that keep_running starts a
+    fresh one on the new code without counting it as a crash."""
+
+    def tick() -> None:
+        if not watch.changed():
+            return
+        sup.mux.say("code changed: restarting the workers (chalice local reloads the API)")
+        for worker in workers:
+            if worker.running and worker.name not in reloading:
+                reloading.add(worker.name)
+                worker.signal(signal.SIGTERM)
+
+    return tick
 
 
 def state_of(

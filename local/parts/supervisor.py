@@ -259,9 +259,12 @@ class Supervisor:
             time.sleep(0.05)
         return None
 
-    def watch(self) -> Child | None:
-        """Block until a stop is requested (None) or a child exits on its own (that child)."""
+    def watch(self, tick: Callable[[], None] | None = None) -> Child | None:
+        """Block until a stop is requested (None) or a child exits on its own (that child),
+        calling `tick` every 0.2 s meanwhile (what the caller checks as it waits)."""
         while not self.stop_requested.wait(0.2):
+            if tick is not None:
+                tick()
             for child in self.children:
                 if child.process is not None and not child.running:
                     return child
