@@ -157,14 +157,18 @@ class WorkerCalls(ScriptRunner):
         return int(self._guard(lambda: self._eval("release", keys, (token, lease_until))))
 
     def requeue(self, queue: str, token: str, job_ids: Sequence[str]) -> int:
-        k = self.keys(queue)
-        return int(
-            self._guard(
-                lambda: self._eval(
-                    "requeue", (k.active, k.lease, k.pending, k.wake), (token, *job_ids)
-                )
-            )
-        )
+        return self.requeue_many([(queue, token, job_ids)])
+
+    def requeue_many(self, groups: Sequence[tuple[str, str, Sequence[str]]]) -> int:
+        """Put unstarted jobs back at the head of PENDING, untried: per (queue, lease token,
+        ids), every group in one round trip. Returns how many went back."""
+        calls: list[tuple[str, Sequence[str], Sequence[Any]]] = []
+        for queue, token, job_ids in groups:
+            k = self.keys(queue)
+            calls.append(("requeue", (k.active, k.lease, k.pending, k.wake), (token, *job_ids)))
+        if not calls:
+            return 0
+        return sum(int(n) for n in self._guard(lambda: self._pipeline_evals(calls)))
 
     def maintain(
         self,

@@ -77,35 +77,32 @@ class HandBack:
             ):
                 time.sleep(min(WRITE_RETRY_S, max(0.0, writes_until - time.monotonic())))
             writer.give_up("the hand-back's time is up")
-            moved = self._requeue(writes_until)
+            moved = self._requeue()
         finally:
             coordinator.calls_until = None
         self.answer.set_result((moved, abandoned))
         return True
 
-    def _requeue(self, until: float) -> int:
-        """Put the jobs back to PENDING, one call per dequeue they came from, until the
-        monotonic `until`: after that (Redis stalls), their leases expire and recovery puts
-        them back, untried."""
+    def _requeue(self) -> int:
+        """Put the jobs back to PENDING, every dequeue's in one round trip (bounded like the
+        hand-back's writes): if it does not go through (Redis stalls), their leases expire and
+        recovery puts them back, untried."""
         groups: dict[tuple[str, str], list[str]] = defaultdict(list)
         for job in self.jobs:
             groups[(job.queue, job.token)].append(job.job_id)
-        moved, unconfirmed, why = 0, 0, ""
-        for (queue, token), ids in groups.items():
-            if not why and time.monotonic() >= until:
-                why = "out of time"
-            if why:
-                unconfirmed += len(ids)
-                continue
+        moved, why = 0, ""
+        if groups:
             try:
-                moved += self.coordinator.store.requeue(queue, token, ids)
+                moved = self.coordinator.store.requeue_many(
+                    [(queue, token, ids) for (queue, token), ids in groups.items()]
+                )
             except JobsUnavailable as exc:
-                unconfirmed, why = unconfirmed + len(ids), str(exc)
-        if unconfirmed:
+                why = str(exc)
+        if why:
             log.warning(
                 "handing back %d jobs is not confirmed (%s): if it did not go through, their "
                 "leases expire and they return to PENDING untried",
-                unconfirmed, why,
+                len(self.jobs), why,
             )  # fmt: skip
         self.coordinator.table.forget(self.jobs)
         return moved
