@@ -52,9 +52,11 @@ def worker_process(
     command += ["--isolation", isolation]
     if profile:
         command += ["--profile", profile]
+    # its own session: a terminal's Ctrl-C (even while it still imports) is the bench's to
+    # handle, which stops it; it also ends when its stdin does (the bench died)
     proc = subprocess.Popen(
         command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=str(ROOT),
-        env=without_jobs_vars(os.environ),
+        env=without_jobs_vars(os.environ), start_new_session=True,
     )  # fmt: skip
     worker = WorkerProcess(proc)
     try:
