@@ -84,12 +84,20 @@ def browser(tmp_path: Path) -> Iterator[object]:
 def test_dashboard_follows_the_queues_and_retries_a_failed_job(
     stack: RunningStack, browser: object, tmp_path: Path
 ) -> None:
+    from selenium.common.exceptions import StaleElementReferenceException  # noqa: PLC0415
     from selenium.webdriver.common.by import By  # noqa: PLC0415
     from selenium.webdriver.remote.webdriver import WebDriver  # noqa: PLC0415
     from selenium.webdriver.support.wait import WebDriverWait  # noqa: PLC0415
 
     driver: WebDriver = browser  # type: ignore[assignment]
-    wait = WebDriverWait(driver, 20, poll_frequency=0.1)
+    # the page redraws its tables as it polls: an element read between two redraws is stale,
+    # and is read again
+    stale = (StaleElementReferenceException,)
+    wait = WebDriverWait(driver, 20, poll_frequency=0.1, ignored_exceptions=stale)
+
+    def text_of(selector: str) -> str:
+        return str(wait.until(lambda _: driver.find_element(By.CSS_SELECTOR, selector).text))
+
     stack.drain()
     url = re.search(r"the dashboard: (\S+)", stack.output)
     assert url and url.group(1).startswith(f"{stack.base_url}/admin/#token=")
@@ -116,11 +124,10 @@ def test_dashboard_follows_the_queues_and_retries_a_failed_job(
     settle(controller)
     row = f'#failed tr[data-job-id="{job_id}"]'
     wait.until(lambda _: driver.find_elements(By.CSS_SELECTOR, row))
-    error = driver.find_element(By.CSS_SELECTOR, f"{row} td.error")
-    assert error.text == XSS  # shown as text...
+    assert text_of(f"{row} td.error") == XSS  # shown as text...
     assert driver.execute_script("return window.__xss") is None  # ...and never run
     assert not driver.find_elements(By.CSS_SELECTOR, "#failed script, #failed img, #failed b")
-    assert '"<b>May</b>"' in driver.find_element(By.CSS_SELECTOR, f"{row} td.params").text
+    assert '"<b>May</b>"' in text_of(f"{row} td.params")
     wait.until(lambda _: cell("reports", "FAILED") == "1")
     driver.save_screenshot(str(tmp_path / "dashboard.png"))
     if os.environ.get("DASHBOARD_SCREENSHOT"):
@@ -129,13 +136,12 @@ def test_dashboard_follows_the_queues_and_retries_a_failed_job(
     flaky.ok = True
     controller.start()
     try:
-        driver.find_element(
-            By.XPATH, f"//tr[@data-job-id='{job_id}']//button[text()='Retry']"
-        ).click()
+        retry = f"//tr[@data-job-id='{job_id}']//button[text()='Retry']"
+        wait.until(lambda _: driver.find_element(By.XPATH, retry).click() or True)
         wait.until(lambda _: cell("reports", "COMPLETED") == "1")
         wait.until(lambda _: not driver.find_elements(By.CSS_SELECTOR, row))
         assert wait_for_state(controller, job_id, JobState.COMPLETED).result == "fixed"
-        assert cell("reports", "FAILED") == "0"
+        assert wait.until(lambda _: cell("reports", "FAILED") == "0")
     finally:
         controller.stop(timeout=1.0)
     assert (tmp_path / "dashboard.png").stat().st_size > 10_000
