@@ -108,11 +108,8 @@ class JobClient:
         entries = [_entry(job, idempotency_key, given.get("unique_for")) for job in jobs]
         if idempotency_key is not None and len(entries) != 1:
             raise InvalidJob("idempotency_key= applies to one job; give each entry its own key")
-        if len(entries) > MAX_JOBS_PER_CALL:
-            raise InvalidJob(
-                f"{len(entries)} jobs in one call; at most {MAX_JOBS_PER_CALL} (one script must "
-                "not hold Redis for long)"
-            )
+        if len(entries) > MAX_JOBS_PER_CALL:  # one script must not hold Redis for long
+            raise InvalidJob(f"{len(entries)} jobs in one call; at most {MAX_JOBS_PER_CALL}")
         now = self.clock()
         run_at = run_at_of(now, given.get("process_in"), given.get("process_at"))
         checked = job_options(
